@@ -1,0 +1,80 @@
+# empg: every target makes its own virtual environment and installs what it needs.
+#   make demo   EMPG vs GRPO on the long-horizon gridworld (table + runs/demo/learning_curves.png)
+#   make test   the whole default test suite (no GPU, no network)
+# See README.md for the other targets.
+
+PYTHON ?= python3
+VENV ?= .venv
+VERL_VENV ?= .venv-verl
+# The CPU wheel of torch. Install it first, or pip resolves a ~5 GB CUDA build.
+# On a GPU machine: make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" ...
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PYTEST_WORKERS ?= 2
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export MPLBACKEND := Agg
+
+.PHONY: demo test test-slow test-gpu test-verl bench docs docs-serve setup setup-all clean
+
+$(VENV)/.stamp-base:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip
+	$(PIP) install -q $(TORCH_SPEC)
+	touch $@
+
+$(VENV)/.stamp-demo: $(VENV)/.stamp-base pyproject.toml
+	$(PIP) install -q -e ".[toy]"
+	touch $@
+
+$(VENV)/.stamp-all: $(VENV)/.stamp-base pyproject.toml
+	$(PIP) install -q -e ".[all]"
+	touch $@ $(VENV)/.stamp-demo
+
+setup: $(VENV)/.stamp-demo
+setup-all: $(VENV)/.stamp-all
+
+## The main job: EMPG against GRPO on the long-horizon gridworld, >= 10 seeds each.
+demo: $(VENV)/.stamp-demo
+	$(PY) -m toy_envs.demo --out runs/demo
+
+## The default test suite (excludes slow, gpu and verl tests).
+test: $(VENV)/.stamp-all
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q -ra --durations=15
+
+## Heavier tests: longer trainer runs and statistical checks.
+test-slow: $(VENV)/.stamp-all
+	$(PY) -m pytest -q -ra -m slow
+
+## Tests that need CUDA (run them on a GPU machine).
+test-gpu: $(VENV)/.stamp-all
+	$(PY) -m pytest -q -ra -m gpu
+
+## verl plug-in tests, in their own environment (verl pins an older transformers).
+$(VERL_VENV)/.stamp:
+	$(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/python -m pip install -q -U pip
+	$(VERL_VENV)/bin/python -m pip install -q $(TORCH_SPEC)
+	$(VERL_VENV)/bin/python -m pip install -q --no-deps verl==0.9.1
+	$(VERL_VENV)/bin/python -m pip install -q -e ".[toy,test]" ray "tensordict>=0.8.0,<=0.10.0,!=0.9.0" omegaconf \
+	    "transformers>=5.5.3,<5.11,!=5.6.0" codetiming pyyaml tokenizers peft rank_bm25 rapidfuzz
+	touch $@
+
+test-verl: $(VERL_VENV)/.stamp
+	$(VERL_VENV)/bin/python -m pytest -q -ra -m verl -p no:cacheprovider tests/verl
+
+## Benchmarks: print speed/memory ratios against references measured in the same run.
+bench: $(VENV)/.stamp-all
+	$(PY) benchmarks/run_all.py
+
+## Strict docs build into site/.
+docs: $(VENV)/.stamp-all
+	$(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(VENV)/.stamp-all
+	$(VENV)/bin/mkdocs serve
+
+clean:
+	rm -rf site runs .pytest_cache

@@ -1,0 +1,127 @@
+"""Entropies of softmax policies and Proposition 1 (spec §2).
+
+All functions take logits ``z`` (any leading shape, the action/vocabulary axis at ``dim``) and
+return one value per distribution, in the dtype and on the device of the input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ._checks import as_float_tensor, as_int_tensor, check_finite, check_same_shape
+
+__all__ = [
+    "token_entropy",
+    "renyi2_entropy",
+    "expected_score_norm_sq",
+    "step_entropies",
+    "DEFAULT_CHUNK_BYTES",
+]
+
+#: Work-space budget for one chunk of ``token_entropy``: 32 MiB of float32 probabilities.
+DEFAULT_CHUNK_BYTES = 32 * 2**20
+
+
+def _rows(logits: Any, dim: int, name: str = "logits") -> tuple[torch.Tensor, torch.Size]:
+    z = as_float_tensor(logits, name)
+    if z.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension (the action axis), got a scalar")
+    if not -z.ndim <= dim < z.ndim:
+        raise ValueError(f"dim={dim} is out of range for {name} with {z.ndim} dimension(s)")
+    if z.shape[dim] == 0:
+        raise ValueError(f"{name} has an empty action axis (dim={dim})")
+    z = z.movedim(dim, -1)
+    return z.reshape(-1, z.shape[-1]), z.shape[:-1]
+
+
+def token_entropy(logits: Any, dim: int = -1, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> torch.Tensor:
+    """Shannon entropy of ``softmax(logits)`` in nats (spec §2).
+
+    Math: ``h = logsumexp(z) − Σ_v softmax(z)_v · z_v``  (= −Σ π log π, stable for large logits).
+
+    Args:
+        logits: ``[..., V]`` (the vocabulary on ``dim``), any float dtype; ``-inf`` masks an action.
+        dim: the action/vocabulary axis.
+        chunk_bytes: the rows are processed in chunks whose float32 probabilities take at most this
+            many bytes, so a ``[B, L, V]`` input never has a full float32 copy of its probabilities.
+
+    Returns:
+        ``[...]``: the entropy of each distribution, in the input's dtype, ≥ 0. Differentiable.
+    """
+    z, lead = _rows(logits, dim)
+    if chunk_bytes <= 0:
+        raise ValueError(f"chunk_bytes must be > 0, got {chunk_bytes}")
+    n, v = z.shape
+    rows_per_chunk = max(1, int(chunk_bytes // (4 * v)))
+    pieces = []
+    for lo in range(0, n, rows_per_chunk):
+        zc = z[lo : lo + rows_per_chunk]
+        work = zc.float() if zc.dtype in (torch.float16, torch.bfloat16) else zc
+        lse = torch.logsumexp(work, dim=-1, keepdim=True)
+        p = torch.exp(work - lse)
+        # -inf logits have p = 0; define 0 * (-inf) = 0 rather than NaN.
+        pz = torch.where(p > 0, p * work, torch.zeros((), dtype=work.dtype, device=work.device))
+        h = (lse.squeeze(-1) - pz.sum(-1)).clamp_min(0.0)
+        pieces.append(h.to(z.dtype))
+    out = torch.cat(pieces) if pieces else z.new_empty(0)
+    return out.reshape(lead)
+
+
+def renyi2_entropy(logits: Any, dim: int = -1) -> torch.Tensor:
+    """Rényi-2 (collision) entropy of ``softmax(logits)`` in nats (spec §2).
+
+    Math: ``H₂(π) = −log Σ_a π(a)² = −logsumexp(2 · log_softmax(z))``.
+
+    Args:
+        logits: ``[..., A]``. dim: the action axis.
+
+    Returns:
+        ``[...]``, in the input's dtype, ≥ 0.
+    """
+    z, lead = _rows(logits, dim)
+    logp = torch.log_softmax(z, dim=-1)
+    return (-torch.logsumexp(2.0 * logp, dim=-1)).clamp_min(0.0).reshape(lead)
+
+
+def expected_score_norm_sq(logits: Any, dim: int = -1) -> torch.Tensor:
+    """Proposition 1: the expected squared norm of the score of a softmax policy.
+
+    Math: ``E_{a∼π} ‖∇_z log π(a)‖² = 1 − Σ_a π(a)² = 1 − exp(−H₂(π))``
+    (since ``∇_z log π(a) = e_a − π``, ``‖e_a − π‖² = 1 − 2π_a + Σπ²``, averaged over ``a ∼ π``).
+
+    Args:
+        logits: ``[..., A]``. dim: the action axis.
+
+    Returns:
+        ``[...]`` in ``[0, 1)``, in the input's dtype. Low entropy ⇒ small expected gradient.
+    """
+    z, lead = _rows(logits, dim)
+    p = torch.softmax(z, dim=-1)
+    return (1.0 - (p * p).sum(-1)).reshape(lead)
+
+
+def step_entropies(entropy: Any, step_ids: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Step entropy ``H_{i,t}``: the mean token entropy over the tokens of each step (spec §2).
+
+    Tokens with ``step_ids == -1`` (prompt, observations, padding) count for no step.
+
+    Args:
+        entropy: ``[B, L]`` per-token entropy.
+        step_ids: ``[B, L]`` int, 0, 1, 2, … per row for the tokens of each step, -1 elsewhere.
+
+    Returns:
+        ``(step_entropy [S], row [S], step [S])``, sorted by (row, step).
+    """
+    from ._steps import index_steps
+
+    ent = as_float_tensor(entropy, "entropy")
+    ids = as_int_tensor(step_ids, "step_ids")
+    check_same_shape(ent, "entropy", ids, "step_ids")
+    idx = index_steps(ids)
+    check_finite(ent, "entropy", idx.in_step)
+    h = torch.zeros(idx.num_steps, dtype=torch.float64, device=ent.device)
+    h.index_add_(0, idx.token_step[idx.in_step], ent[idx.in_step].double())
+    h = h / idx.token_count.double()
+    return h.to(ent.dtype), idx.row, idx.step
