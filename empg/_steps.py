@@ -189,6 +189,9 @@ def step_ids_from_delimiters(
         raise ValueError(f"truncated must be 'keep' or 'drop', got {truncated!r}")
     start_seq = _as_sequence(start, "start", tokens.device)
     end_seq = _as_sequence(end, "end", tokens.device)
+    if int(start_seq[-1]) == int(end_seq[-1]):
+        # One position would both open and close a step; no chat template does this.
+        raise ValueError(f"start and end must not end with the same token id, got {start_seq.tolist()} and {end_seq.tolist()}")
     valid = torch.ones_like(tokens, dtype=torch.bool)
     if mask is not None:
         m = torch.as_tensor(mask, device=tokens.device)
@@ -217,12 +220,14 @@ def step_ids_from_delimiters(
         m = start_seq.numel()
         # First token of the next header (L + m when there is none, so any end counts).
         next_header = torch.where(next_start >= length, torch.full_like(next_start, length + m), next_start - (m - 1))
-        closed = next_end < next_header
+        closed = (next_end < length) & (next_end < next_header)  # next_end == L: no end at all
         in_step &= closed
-    # Dense numbering: a token begins a step when its opening header differs from its predecessor's.
-    prev_start = torch.cat([torch.full((b, 1), none - 1, device=tokens.device, dtype=last_start.dtype), last_start[:, :-1]], 1)
-    prev_in = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=tokens.device), in_step[:, :-1]], 1)
-    begins = in_step & (~prev_in | (prev_start != last_start))
+    # Dense numbering: a token begins a step when its opening header differs from that of the
+    # previous step token of the row (not merely the previous token: a masked token inside a step
+    # must not split it).
+    prev_pos = _last_before(in_step, -1)
+    prev_open = torch.gather(last_start, 1, prev_pos.clamp_min(0))
+    begins = in_step & ((prev_pos < 0) | (prev_open != last_start))
     ids = torch.cumsum(begins.long(), dim=1) - 1
     return torch.where(in_step, ids, torch.full_like(ids, -1))
 

@@ -36,6 +36,12 @@ def _rows(logits: Any, dim: int, name: str = "logits") -> tuple[torch.Tensor, to
     return z.reshape(-1, z.shape[-1]), z.shape[:-1]
 
 
+def _check_result(values: torch.Tensor) -> None:
+    # NaN/+inf logits, or a distribution whose logits are all -inf, give a non-finite result.
+    if not torch.isfinite(values).all():
+        raise ValueError("logits must be finite or -inf, with at least one finite value per distribution")
+
+
 def token_entropy(logits: Any, dim: int = -1, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> torch.Tensor:
     """Shannon entropy of ``softmax(logits)`` in nats (spec §2).
 
@@ -59,10 +65,17 @@ def token_entropy(logits: Any, dim: int = -1, *, chunk_bytes: int = DEFAULT_CHUN
     for lo in range(0, n, rows_per_chunk):
         zc = z[lo : lo + rows_per_chunk]
         work = zc.float() if zc.dtype in (torch.float16, torch.bfloat16) else zc
+        # H is shift-invariant; subtracting the row max first avoids the cancellation of
+        # lse − Σ p z when both are ~1e4 (float32 would lose every digit of H).
+        work = work - work.detach().amax(dim=-1, keepdim=True)
         lse = torch.logsumexp(work, dim=-1, keepdim=True)
+        if not torch.isfinite(lse).all():
+            raise ValueError("logits must be finite or -inf, with at least one finite value per distribution")
         p = torch.exp(work - lse)
-        # -inf logits have p = 0; define 0 * (-inf) = 0 rather than NaN.
-        pz = torch.where(p > 0, p * work, torch.zeros((), dtype=work.dtype, device=work.device))
+        # -inf logits have p = 0; define 0 * (-inf) = 0 rather than NaN. Replacing the logit (not the
+        # product) keeps the gradient finite too: d(p·z)/dp would otherwise be -inf · 0 = NaN.
+        safe = torch.where(p > 0, work, torch.zeros((), dtype=work.dtype, device=work.device))
+        pz = p * safe
         h = (lse.squeeze(-1) - pz.sum(-1)).clamp_min(0.0)
         pieces.append(h.to(z.dtype))
     out = torch.cat(pieces) if pieces else z.new_empty(0)
@@ -82,7 +95,9 @@ def renyi2_entropy(logits: Any, dim: int = -1) -> torch.Tensor:
     """
     z, lead = _rows(logits, dim)
     logp = torch.log_softmax(z, dim=-1)
-    return (-torch.logsumexp(2.0 * logp, dim=-1)).clamp_min(0.0).reshape(lead)
+    h2 = -torch.logsumexp(2.0 * logp, dim=-1)
+    _check_result(h2)
+    return h2.clamp_min(0.0).reshape(lead)
 
 
 def expected_score_norm_sq(logits: Any, dim: int = -1) -> torch.Tensor:
@@ -99,7 +114,9 @@ def expected_score_norm_sq(logits: Any, dim: int = -1) -> torch.Tensor:
     """
     z, lead = _rows(logits, dim)
     p = torch.softmax(z, dim=-1)
-    return (1.0 - (p * p).sum(-1)).reshape(lead)
+    out = 1.0 - (p * p).sum(-1)
+    _check_result(out)
+    return out.reshape(lead)
 
 
 def step_entropies(entropy: Any, step_ids: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -32,19 +32,21 @@ def aggregate(values: torch.Tensor, mask: Any = None, mode: str = "token-mean") 
     * ``token-mean``: Σ mask·v / Σ mask (every token weighs the same; DAPO's choice).
     * ``seq-mean-token-mean``: mean over rows of each row's token mean (rows with no token skipped).
     * ``seq-mean-token-sum``: mean over rows of each row's token sum.
-    An empty mask gives 0 (not NaN).
+    An empty mask gives 0 (not NaN). Values at masked-out tokens are never read (they may be NaN).
     """
     if mode not in AGGREGATIONS:
         raise ValueError(f"mode must be one of {AGGREGATIONS}, got {mode!r}")
     m = _mask(mask, values)
     mf = m.to(values.dtype)
+    # torch.where, not values * mask: NaN * 0 is NaN, and masked tokens must not leak into the loss.
+    kept = torch.where(m, values, torch.zeros((), dtype=values.dtype, device=values.device))
     if mode == "token-mean":
-        return (values * mf).sum() / mf.sum().clamp_min(1.0)
-    v2, m2 = (values, mf) if values.ndim >= 2 else (values.unsqueeze(-1), mf.unsqueeze(-1))
+        return kept.sum() / mf.sum().clamp_min(1.0)
+    v2, m2 = (kept, mf) if values.ndim >= 2 else (kept.unsqueeze(-1), mf.unsqueeze(-1))
     v2, m2 = v2.reshape(v2.shape[0], -1), m2.reshape(m2.shape[0], -1)
     tok = m2.sum(-1)
     rows = tok > 0
-    row_sum = (v2 * m2).sum(-1)
+    row_sum = v2.sum(-1)
     per_row = row_sum / tok.clamp_min(1.0) if mode == "seq-mean-token-mean" else row_sum
     return (per_row * rows).sum() / rows.sum().clamp_min(1).to(values.dtype)
 
@@ -56,8 +58,11 @@ def _logp_inputs(logp: Any, old_logp: Any, advantages: Any, mask: Any):
     check_same_shape(lp, "logp", old, "old_logp")
     check_same_shape(lp, "logp", adv, "advantages")
     m = _mask(mask, lp)
+    check_finite(lp.detach(), "logp", m)
     check_finite(old, "old_logp", m)
     check_finite(adv, "advantages", m)
+    # Zero the masked-out advantages: a NaN there would otherwise reach the gradient (0 · NaN = NaN).
+    adv = torch.where(m, adv, torch.zeros((), dtype=adv.dtype, device=adv.device))
     return lp, old, adv, m
 
 
@@ -93,7 +98,7 @@ def clipped_policy_loss(
     log_ratio = torch.where(m, lp - old, torch.zeros_like(lp)).clamp(-20.0, 20.0)
     ratio = torch.exp(log_ratio)
     unclipped = -adv * ratio
-    clipped = -adv * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
+    clipped = -adv * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_low)
     per_token = torch.maximum(unclipped, clipped)
     is_clipped = (clipped > unclipped) & m
     dual = torch.zeros_like(m)
@@ -132,8 +137,15 @@ def kl_penalty(
     logp: Any, ref_logp: Any, mask: Any = None, *, coef: float = 0.01, agg: str = "token-mean"
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """KL-to-reference loss term ``coef · agg(k3)`` (paper setup: low-var KL, coef 0.01)."""
-    per_token = kl_k3(logp, ref_logp)
-    m = _mask(mask, per_token)
+    lp = as_float_tensor(logp, "logp")
+    ref = as_float_tensor(ref_logp, "ref_logp").to(lp.device)
+    check_same_shape(lp, "logp", ref, "ref_logp")
+    m = _mask(mask, lp)
+    check_finite(lp.detach(), "logp", m)
+    check_finite(ref, "ref_logp", m)
+    zero = torch.zeros((), dtype=lp.dtype, device=lp.device)
+    # Masked-out tokens are replaced before k3 so that no NaN/inf there reaches the gradient.
+    per_token = kl_k3(torch.where(m, lp, zero), torch.where(m, ref, zero))
     kl = aggregate(per_token, m, agg)
     return coef * kl, {"loss/kl": float(kl.detach()), "loss/kl_coef": float(coef)}
 
@@ -149,6 +161,9 @@ def reinforce_loss(
     adv = as_float_tensor(advantages, "advantages").to(lp.device)
     check_same_shape(lp, "logp", adv, "advantages")
     m = _mask(mask, lp)
+    check_finite(lp.detach(), "logp", m)
     check_finite(adv, "advantages", m)
-    loss = aggregate(-adv.detach() * lp, m, agg)
+    zero = torch.zeros((), dtype=lp.dtype, device=lp.device)
+    # Masked-out tokens are replaced first so that no NaN/inf there reaches the gradient.
+    loss = aggregate(-torch.where(m, adv, zero).detach() * torch.where(m, lp, zero), m, agg)
     return loss, {"loss/policy": float(loss.detach())}

@@ -1,0 +1,825 @@
+"""The toy trainer: group rollouts, an outcome advantage (GRPO/DAPO), EMPG, and a policy-gradient loss.
+
+It reads top to bottom like a CleanRL script, but is a library function, :func:`train`, so that the
+CLI (:mod:`empg.toy`), the demo, the tutorials and the tests all run the same code. One update:
+
+1. **Rollouts.** Draw ``tasks_per_update`` task seeds; play ``group_size`` episodes of each (an
+   episode starts with ``env.reset(seed=task_seed)``, so a group shares its task). Every step records
+   the policy's action distribution there: the step entropy ``H_{i,t}`` (spec §2, a step is one
+   action, so its "mean token entropy" is the entropy of that one distribution), ``log π_old(a)``,
+   the Rényi-2 entropy and the squared score norm of the taken action (Proposition 1 diagnostics).
+2. **Outcome advantage.** ``R_i`` is the episode return (sparse: 1 on success). GRPO normalises it
+   within each group; DAPO also drops groups whose rewards are all equal (dynamic sampling, refilled
+   with up to ``dapo_max_rounds`` extra rounds) and clips higher (ε_high = 0.28).
+3. **EMPG.** The estimator is picked by name in the registry: ``empg.compute_advantages("empg",
+   AdvantageInputs(rewards, group, step_entropy, trajectory, step), variant=...)`` (Eq. 7–12) in the
+   step-row layout; variant ``off`` is the plain outcome advantage.
+4. **Loss.** REINFORCE (``−mean_s A_s log π(a_s)``) or the clipped surrogate with ``old_logp`` from
+   the rollout, for ``epochs`` passes over ``minibatches`` minibatches of trajectories; optional k3
+   KL to the initial policy.
+5. **Logging.** ``charts/…`` (success, return, length), ``empg/…`` (``ModulationTerms.stats``: step
+   entropy, g = scale, f = clarity, bonus, advantages in/out), ``policy/kl_prev`` (KL between the
+   policies before and after the update), ``policy/kl_init``, ``losses/…`` (policy loss, grad norm),
+   ``prop1/…``. JSON + CSV files, optional TensorBoard, a matplotlib figure, a tqdm bar.
+6. **Checkpoints** every ``checkpoint_every`` updates, written atomically (temp file + ``os.replace``),
+   with policy, optimiser, initial policy, RNG state, update counter and history; ``resume=True``
+   continues and produces the same numbers as an uninterrupted run.
+
+Environments are duck-typed (no gymnasium import here): ``reset(seed=) -> (obs, info)`` and
+``step(action) -> (obs, reward, terminated, truncated, info)``; integer observations with a
+``Discrete``-like ``observation_space.n`` get a :class:`~empg.policies.TabularSoftmaxPolicy`, text
+observations with ``info["admissible_commands"]`` a :class:`~empg.policies.LogLinearPolicy`.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import inspect
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+
+from .advantages import dynamic_sampling_mask
+from .config import VARIANTS, EMPGConfig
+from .entropy import expected_score_norm_sq, renyi2_entropy, token_entropy
+from .losses import AGGREGATIONS, clipped_policy_loss, kl_penalty, reinforce_loss
+from .modulation import step_modulation_terms
+from .policies import LogLinearPolicy, SoftmaxPolicy, TabularSoftmaxPolicy
+from .registry import AdvantageInputs, compute_advantages
+
+__all__ = [
+    "ToyTrainConfig",
+    "METHODS",
+    "TrainResult",
+    "Rollout",
+    "train",
+    "collect_rollouts",
+    "compute_step_advantages",
+    "make_policy",
+    "atomic_write_bytes",
+    "save_checkpoint",
+    "load_checkpoint",
+    "plot_history",
+]
+
+#: ``--method`` shortcuts: (outcome estimator, EMPG variant).
+METHODS: dict[str, tuple[str, str]] = {
+    "grpo": ("grpo", "off"),
+    "dapo": ("dapo", "off"),
+    "empg": ("grpo", "full"),
+    "empg_scaling": ("grpo", "scaling"),
+    "empg_bonus": ("grpo", "bonus"),
+    "dapo_empg": ("dapo", "full"),
+    "dapo_empg_scaling": ("dapo", "scaling"),
+    "dapo_empg_bonus": ("dapo", "bonus"),
+}
+
+
+@dataclass
+class ToyTrainConfig:
+    """Everything one toy training run needs. Every field's docstring is its ``--help`` text."""
+
+    # --- run ---
+    env: str = "toy_envs/KeyDoor-v0"
+    """gymnasium id of the environment (used by the CLI; the trainer itself takes a factory)."""
+    seed: int = 0
+    """Seed of the policy initialisation, task draws, action sampling and minibatch order."""
+    updates: int = 100
+    """Number of policy updates (each is one batch of group rollouts)."""
+    out: str | None = None
+    """Output directory for metrics.json/.csv, config.json, checkpoint.pt and curves.png (None: nothing written)."""
+    resume: bool = False
+    """Continue from OUT/checkpoint.pt if it exists (the result equals an uninterrupted run)."""
+    checkpoint_every: int = 10
+    """Write OUT/checkpoint.pt atomically every this many updates (0: only at the end)."""
+    progress: bool = True
+    """Show a tqdm progress bar."""
+    tensorboard: bool = False
+    """Also log to TensorBoard under OUT/tb (needs the tensorboard package)."""
+    plot: bool = True
+    """Save OUT/curves.png (matplotlib) at the end."""
+
+    # --- rollouts ---
+    tasks_per_update: int = 8
+    """Distinct tasks per update (paper setup: 16 environments per step, verl-agent)."""
+    group_size: int = 8
+    """Episodes per task, G (paper setup: group size 8)."""
+    num_tasks: int = 0
+    """Task seeds are drawn from [0, num_tasks); 0 draws fresh seeds from [0, 2**31) each time."""
+    max_episode_steps: int = 1000
+    """Safety cap on an episode's length inside the trainer (the env's own TimeLimit usually ends it first)."""
+
+    # --- advantage ---
+    outcome: str = "grpo"
+    """Outcome advantage: grpo, or dapo (GRPO + dynamic sampling + clip-higher)."""
+    std_normalize: bool = True
+    """Divide by the group's reward std (GRPO). False gives Dr.GRPO."""
+    dapo_max_rounds: int = 3
+    """DAPO: extra rollout rounds to refill groups dropped by dynamic sampling."""
+    empg: str = "off"
+    """EMPG variant: off, scaling (Eq. 10 only), bonus (Eq. 11 only) or full (Eq. 7-12)."""
+    k: float = 1.0
+    """EMPG scaling sharpness k, Eq. 10 (reference pseudocode: 1.0)."""
+    k_f: float = 1.0
+    """EMPG bonus sharpness k', Eq. 11 (reference pseudocode: 1.0)."""
+    zeta: float = 0.1
+    """EMPG bonus weight zeta, Eq. 8 (reference pseudocode: 0.1; one re-implementation used 0.05)."""
+
+    # --- loss and optimiser ---
+    loss: str = "reinforce"
+    """reinforce (no ratio, one pass) or clipped (PPO surrogate with old_logp from the rollout)."""
+    clip_low: float = 0.2
+    """Clipped loss: epsilon_low (PPO/DAPO 0.2)."""
+    clip_high: float | None = None
+    """Clipped loss: epsilon_high; None means 0.28 for dapo (clip-higher) and clip_low otherwise."""
+    epochs: int = 1
+    """Passes over the batch per update (clipped loss)."""
+    minibatches: int = 1
+    """Minibatches per epoch (split by trajectory)."""
+    agg: str = "token-mean"
+    """Loss aggregation over steps (a step is one token here): token-mean (every step weighs the same), seq-mean-token-mean or seq-mean-token-sum (sum over an episode, mean over episodes)."""
+    kl_coef: float = 0.0
+    """k3 KL-to-initial-policy coefficient (paper: 0.01 for LLMs; 0 for the toys)."""
+    optimizer: str = "adam"
+    """adam or sgd."""
+    lr: float = 0.1
+    """Learning rate (tabular logits / log-linear weights)."""
+    max_grad_norm: float = 0.0
+    """Clip the gradient norm to this value (0: no clipping; the norm is logged either way)."""
+
+    # --- policy ---
+    policy: str = "auto"
+    """auto (tabular for Discrete observations, log-linear for text), tabular, or loglinear."""
+    num_features: int = 2**14
+    """Log-linear policy: number of hash buckets."""
+    init_std: float = 0.0
+    """Tabular policy: std of the initial logits (0: uniform policy)."""
+
+    # --- diagnostics ---
+    prop1_every: int = 0
+    """Every this many updates keep the per-step (H, H2, |score|^2) records for Prop. 1 (0: never)."""
+    prop1_max_rows: int = 2000
+    """At most this many per-step Prop. 1 records per recorded update (a seeded subsample)."""
+
+    def __post_init__(self) -> None:
+        def need(cond: bool, name: str, what: str) -> None:
+            if not cond:
+                raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
+
+        for name in ("updates", "tasks_per_update", "group_size", "epochs", "minibatches", "max_episode_steps"):
+            v = getattr(self, name)
+            need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, "an int >= 1")
+        for name in ("num_tasks", "checkpoint_every", "dapo_max_rounds", "prop1_every", "prop1_max_rows", "seed"):
+            v = getattr(self, name)
+            need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, name, "an int >= 0")
+        need(self.outcome in ("grpo", "dapo"), "outcome", "'grpo' or 'dapo'")
+        need(self.empg in VARIANTS, "empg", f"one of {VARIANTS}")
+        need(self.loss in ("reinforce", "clipped"), "loss", "'reinforce' or 'clipped'")
+        need(self.agg in AGGREGATIONS, "agg", f"one of {AGGREGATIONS}")
+        need(self.optimizer in ("adam", "sgd"), "optimizer", "'adam' or 'sgd'")
+        need(self.policy in ("auto", "tabular", "loglinear"), "policy", "'auto', 'tabular' or 'loglinear'")
+        need(math.isfinite(self.lr) and self.lr > 0, "lr", "a finite number > 0")
+        for name in ("k", "k_f", "zeta", "kl_coef", "max_grad_norm", "clip_low", "init_std"):
+            v = getattr(self, name)
+            need(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0, name, "a finite number >= 0")
+        need(self.clip_high is None or (math.isfinite(self.clip_high) and self.clip_high >= 0), "clip_high", "None or >= 0")
+        need(isinstance(self.num_features, int) and self.num_features >= 1, "num_features", "an int >= 1")
+        if self.resume and not self.out:
+            raise ValueError("resume=True needs out (the directory holding checkpoint.pt)")
+        if self.outcome == "grpo" and self.group_size < 2:
+            raise ValueError(f"group_size must be >= 2 for a group-relative advantage, got {self.group_size}")
+
+    @classmethod
+    def for_method(cls, method: str, **overrides: Any) -> "ToyTrainConfig":
+        """A config for one of :data:`METHODS` (e.g. ``"empg"`` = GRPO + full EMPG)."""
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+        outcome, variant = METHODS[method]
+        return cls(outcome=outcome, empg=variant, **overrides)
+
+    @property
+    def method(self) -> str:
+        """The :data:`METHODS` name of this (outcome, empg) pair."""
+        for name, pair in METHODS.items():
+            if pair == (self.outcome, self.empg):
+                return name
+        return f"{self.outcome}+{self.empg}"  # pragma: no cover - every pair is listed
+
+    @property
+    def effective_clip_high(self) -> float:
+        if self.clip_high is not None:
+            return float(self.clip_high)
+        return 0.28 if self.outcome == "dapo" else float(self.clip_low)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Fields that may differ between a run and its resumption.
+_RESUME_FREE = {"updates", "resume", "out", "progress", "tensorboard", "plot", "checkpoint_every"}
+
+
+# --------------------------------------------------------------------------- rollouts
+
+
+@dataclass
+class Rollout:
+    """One batch of episodes in the step-row layout (spec §1).
+
+    Attributes:
+        rewards: ``[N]`` episode return. success: ``[N]`` bool. length: ``[N]`` steps. group: ``[N]`` task index.
+        task_seed: ``[N]`` the reset seed of each episode.
+        records: ``S`` encoded observations (policy-specific, see :meth:`SoftmaxPolicy.encode`).
+        actions, old_logp, step_entropy, renyi2, score_norm_sq, expected_score_norm_sq: ``[S]``.
+        trajectory: ``[S]`` index into ``rewards``. step: ``[S]`` index inside the episode.
+    """
+
+    rewards: torch.Tensor
+    success: torch.Tensor
+    length: torch.Tensor
+    group: torch.Tensor
+    task_seed: torch.Tensor
+    records: list
+    actions: torch.Tensor
+    old_logp: torch.Tensor
+    step_entropy: torch.Tensor
+    renyi2: torch.Tensor
+    score_norm_sq: torch.Tensor
+    expected_score_norm_sq: torch.Tensor
+    trajectory: torch.Tensor
+    step: torch.Tensor
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.rewards.numel())
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.step.numel())
+
+    def select(self, keep: torch.Tensor) -> "Rollout":
+        """The episodes where ``keep [N]`` is True, re-indexed (trajectory ids 0..N'-1)."""
+        keep = keep.bool()
+        new_id = torch.cumsum(keep.long(), 0) - 1
+        step_keep = keep[self.trajectory]
+        idx = torch.nonzero(step_keep).flatten().tolist()
+        return Rollout(
+            rewards=self.rewards[keep], success=self.success[keep], length=self.length[keep],
+            group=self.group[keep], task_seed=self.task_seed[keep],
+            records=[self.records[i] for i in idx],
+            actions=self.actions[step_keep], old_logp=self.old_logp[step_keep],
+            step_entropy=self.step_entropy[step_keep], renyi2=self.renyi2[step_keep],
+            score_norm_sq=self.score_norm_sq[step_keep], expected_score_norm_sq=self.expected_score_norm_sq[step_keep],
+            trajectory=new_id[self.trajectory[step_keep]], step=self.step[step_keep],
+        )
+
+    @staticmethod
+    def concat(parts: Sequence["Rollout"]) -> "Rollout":
+        """Concatenate batches; trajectory ids and group ids are offset to stay distinct."""
+        t_off, g_off = 0, 0
+        fields: dict[str, list] = {f.name: [] for f in dataclasses.fields(Rollout)}
+        for p in parts:
+            for f in dataclasses.fields(Rollout):
+                v = getattr(p, f.name)
+                if f.name == "trajectory":
+                    v = v + t_off
+                elif f.name == "group":
+                    v = v + g_off
+                fields[f.name].append(v)
+            t_off += p.num_episodes
+            g_off += int(p.group.max()) + 1 if p.num_episodes else 0
+        out = {k: (sum(v, []) if k == "records" else torch.cat(v)) for k, v in fields.items()}
+        return Rollout(**out)
+
+
+def _episode_success(info: dict, episode_return: float, terminated: bool) -> bool:
+    for key in ("won", "is_success", "success"):
+        if key in info:
+            return bool(info[key])
+    return bool(terminated and episode_return > 0)
+
+
+class _EnvPool:
+    """``n`` environments from a factory ``make_env()`` (one per slot) or ``make_env(task_seed)``."""
+
+    def __init__(self, make_env: Callable[..., Any] | Sequence[Any], max_cached: int = 256):
+        self._list = None
+        self._per_task = False
+        if isinstance(make_env, (list, tuple)):
+            self._list = list(make_env)
+            if not self._list:
+                raise ValueError("make_env: the list of environments is empty")
+        elif callable(make_env):
+            try:
+                params = [p for p in inspect.signature(make_env).parameters.values()
+                          if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            except (TypeError, ValueError):
+                params = []
+            self._per_task = len(params) >= 1
+        else:
+            raise TypeError(f"make_env must be a callable or a list of environments, got {type(make_env).__name__}")
+        self._make = make_env
+        self._slots: dict[Any, Any] = {}
+        self._max_cached = max_cached
+
+    def get(self, slot: int, task_seed: int) -> Any:
+        if self._list is not None:
+            if slot >= len(self._list):
+                raise ValueError(f"make_env: {len(self._list)} environments given but {slot + 1} needed "
+                                 "(tasks_per_update * group_size)")
+            return self._list[slot]
+        key = (task_seed, slot) if self._per_task else slot
+        if key not in self._slots:
+            if len(self._slots) >= self._max_cached:
+                old_key = next(iter(self._slots))
+                old = self._slots.pop(old_key)
+                if hasattr(old, "close"):
+                    old.close()
+            self._slots[key] = self._make(task_seed) if self._per_task else self._make()
+        return self._slots[key]
+
+    def first(self) -> Any:
+        return self.get(0, 0)
+
+    def close(self) -> None:
+        for env in self._slots.values():
+            if hasattr(env, "close"):
+                env.close()
+        self._slots.clear()
+
+
+@torch.no_grad()
+def collect_rollouts(
+    policy: SoftmaxPolicy,
+    envs: _EnvPool | Callable[..., Any] | Sequence[Any],
+    task_seeds: Sequence[int],
+    group_size: int,
+    *,
+    generator: torch.Generator | None = None,
+    max_episode_steps: int = 1000,
+) -> Rollout:
+    """Play ``group_size`` episodes of each task seed in lock-step, sampling from ``policy``.
+
+    Episode ``j`` of task ``m`` (group ``m``) starts with ``env.reset(seed=task_seeds[m])``. All
+    running episodes share one batched policy call per time step.
+
+    Returns:
+        A :class:`Rollout` with ``N = len(task_seeds) · group_size`` episodes.
+    """
+    pool = envs if isinstance(envs, _EnvPool) else _EnvPool(envs)
+    n = len(task_seeds) * group_size
+    obs, infos, env_of = [None] * n, [None] * n, [None] * n
+    for i in range(n):
+        env = pool.get(i, int(task_seeds[i // group_size]))
+        env_of[i] = env
+        obs[i], infos[i] = env.reset(seed=int(task_seeds[i // group_size]))
+    ep_return = [0.0] * n
+    ep_len = [0] * n
+    ep_success = [False] * n
+    active = list(range(n))
+    records: list = []
+    cols: dict[str, list] = {k: [] for k in ("a", "logp", "h", "h2", "sn", "esn", "traj", "step")}
+    while active:
+        enc = [policy.encode(obs[i], infos[i]) for i in active]
+        z = policy.logits(policy.collate(enc)).detach()
+        u = torch.rand(z.shape, generator=generator, dtype=torch.float64).clamp_(1e-12, 1.0 - 1e-12)
+        act = (z.double() - torch.log(-torch.log(u))).argmax(-1)  # Gumbel-max sample from softmax(z)
+        logp_all = torch.log_softmax(z, -1)
+        p = logp_all.exp()
+        logp = logp_all.gather(-1, act.unsqueeze(-1)).squeeze(-1)
+        pa = logp.exp()
+        sum_p2 = (p * p).sum(-1)
+        records.extend(enc)
+        cols["a"].append(act)
+        cols["logp"].append(logp)
+        cols["h"].append(token_entropy(z))
+        cols["h2"].append(renyi2_entropy(z))
+        cols["sn"].append(1.0 - 2.0 * pa + sum_p2)  # ‖e_a − π‖² (Prop. 1, taken action)
+        cols["esn"].append(expected_score_norm_sq(z))
+        cols["traj"].append(torch.as_tensor(active, dtype=torch.long))
+        cols["step"].append(torch.as_tensor([ep_len[i] for i in active], dtype=torch.long))
+        still = []
+        for j, i in enumerate(active):
+            o, r, term, trunc, info = env_of[i].step(int(act[j]))
+            r = float(r)
+            if not math.isfinite(r):
+                raise ValueError(f"the environment returned a non-finite reward {r!r}")
+            ep_return[i] += r
+            ep_len[i] += 1
+            obs[i], infos[i] = o, info
+            if term or trunc or ep_len[i] >= max_episode_steps:
+                ep_success[i] = _episode_success(info, ep_return[i], bool(term))
+            else:
+                still.append(i)
+        active = still
+    cat = {k: torch.cat(v) if v else torch.zeros(0) for k, v in cols.items()}
+    return Rollout(
+        rewards=torch.tensor(ep_return, dtype=torch.float64),
+        success=torch.tensor(ep_success, dtype=torch.bool),
+        length=torch.tensor(ep_len, dtype=torch.long),
+        group=torch.arange(n) // group_size,
+        task_seed=torch.as_tensor([int(task_seeds[i // group_size]) for i in range(n)], dtype=torch.long),
+        records=records,
+        actions=cat["a"].long(),
+        old_logp=cat["logp"].float(),
+        step_entropy=cat["h"].double(),
+        renyi2=cat["h2"].double(),
+        score_norm_sq=cat["sn"].double(),
+        expected_score_norm_sq=cat["esn"].double(),
+        trajectory=cat["traj"].long(),
+        step=cat["step"].long(),
+    )
+
+
+# --------------------------------------------------------------------------- advantages
+
+
+def compute_step_advantages(batch: Rollout, cfg: ToyTrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """Per-step advantages ``[S]`` of a rollout via the registry, and the ``empg/…`` statistics.
+
+    GRPO/DAPO outcome advantage on ``batch.rewards`` grouped by ``batch.group``; with ``cfg.empg != "off"``
+    the registered ``empg`` estimator modulates it with the step entropies (Eq. 7–12). The logged
+    ``empg/…`` statistics (``ModulationTerms.stats``) are computed with the variant's k, k_f, ζ, or with
+    the full variant's when EMPG is off (what EMPG *would* do to this batch).
+    """
+    inputs = AdvantageInputs(
+        rewards=batch.rewards, group=batch.group,
+        step_entropy=batch.step_entropy, trajectory=batch.trajectory, step=batch.step,
+    )
+    outcome_kw = {"std_normalize": cfg.std_normalize}
+    if cfg.empg == "off":
+        adv = compute_advantages("grpo", inputs, **outcome_kw)
+    else:
+        adv = compute_advantages("empg", inputs, variant=cfg.empg, outcome="grpo", k=cfg.k, k_f=cfg.k_f,
+                                 zeta=cfg.zeta, **outcome_kw)
+    stats: dict[str, float] = {}
+    if batch.num_steps:
+        base = compute_advantages("grpo", inputs, **outcome_kw)
+        mod_kw = EMPGConfig(variant=cfg.empg if cfg.empg != "off" else "full", k=cfg.k, k_f=cfg.k_f,
+                            zeta=cfg.zeta).modulation_kwargs()
+        terms = step_modulation_terms(base, batch.step_entropy, batch.trajectory, batch.step, **mod_kw)
+        stats = terms.stats("empg")
+    return adv.double(), stats
+
+
+# --------------------------------------------------------------------------- policy / checkpoint helpers
+
+
+def make_policy(cfg: ToyTrainConfig, env: Any) -> SoftmaxPolicy:
+    """Tabular for ``Discrete``-like observation spaces (an ``n`` attribute), log-linear for text."""
+    kind = cfg.policy
+    obs_space = getattr(env, "observation_space", None)
+    if kind == "auto":
+        kind = "tabular" if hasattr(obs_space, "n") else "loglinear"
+    if kind == "tabular":
+        act_space = getattr(env, "action_space", None)
+        if not hasattr(obs_space, "n") or not hasattr(act_space, "n"):
+            raise ValueError("policy='tabular' needs Discrete observation and action spaces (with .n)")
+        return TabularSoftmaxPolicy(int(obs_space.n), int(act_space.n), init_std=cfg.init_std)
+    return LogLinearPolicy(cfg.num_features)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temp file in the same directory, fsync, ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """``torch.save(state)`` to ``path`` atomically (a crash never leaves a half-written checkpoint)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint`."""
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _write_metrics(out: Path, history: list[dict[str, float]], prop1: list[dict[str, Any]]) -> None:
+    atomic_write_bytes(out / "metrics.json", json.dumps(history, indent=1).encode())
+    keys: list[str] = []
+    for row in history:
+        keys.extend(k for k in row if k not in keys)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(history)
+    atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
+    if prop1:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(prop1[0]))
+        w.writeheader()
+        w.writerows(prop1)
+        atomic_write_bytes(out / "prop1.csv", buf.getvalue().encode())
+
+
+def plot_history(history: Sequence[dict[str, float]], path: str | os.PathLike, title: str = "") -> None:
+    """A 2×3 figure of the main curves (success, length, step entropy, g spread, KL between updates, KL to init)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("charts/success_rate", "success rate"),
+        ("charts/episode_length", "episode length"),
+        ("empg/step_entropy_mean", "mean step entropy (nats)"),
+        ("empg/scale_std", "std of g (Eq. 10)"),
+        ("policy/kl_prev", "KL(π_old ‖ π_new)"),
+        ("policy/kl_init", "KL(π ‖ π_init)"),
+    ]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
+    x = [row["update"] for row in history]
+    for ax, (key, label) in zip(axes.flat, panels):
+        ax.plot(x, [row.get(key, float("nan")) for row in history])
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("update")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the final policy, the per-update history and the Prop. 1 records."""
+
+    policy: SoftmaxPolicy
+    history: list[dict[str, float]]
+    prop1: list[dict[str, Any]] = field(default_factory=list)
+    config: ToyTrainConfig | None = None
+    wall_time: float = 0.0
+
+    def curve(self, key: str = "charts/success_rate") -> list[float]:
+        return [row[key] for row in self.history]
+
+
+def _draw_task_seeds(cfg: ToyTrainConfig, gen: torch.Generator, n: int) -> list[int]:
+    high = cfg.num_tasks if cfg.num_tasks > 0 else 2**31 - 1
+    return torch.randint(0, high, (n,), generator=gen).tolist()
+
+
+def _kl_rows(z_p: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
+    """``[S]`` KL(softmax(z_p) ‖ softmax(z_q)) per row; ``-inf`` (invalid) actions contribute 0."""
+    lp = torch.log_softmax(z_p.double(), -1)
+    lq = torch.log_softmax(z_q.double(), -1)
+    p = lp.exp()
+    return torch.where(p > 0, p * (lp - lq), torch.zeros_like(p)).sum(-1)
+
+
+def _pad_steps(values: torch.Tensor, traj: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step rows ``[S]`` -> ``[n_traj, T_max]`` with a mask (for the seq-mean aggregations)."""
+    uniq, t_local = torch.unique(traj, return_inverse=True)
+    t_max = int(step.max()) + 1 if step.numel() else 1
+    out = values.new_zeros(uniq.numel(), t_max)
+    mask = torch.zeros(uniq.numel(), t_max, dtype=torch.bool)
+    out = out.index_put((t_local, step), values)
+    mask[t_local, step] = True
+    return out, mask
+
+
+def _update_policy(policy: SoftmaxPolicy, init_policy: SoftmaxPolicy, optimizer: torch.optim.Optimizer,
+                   batch: Rollout, adv: torch.Tensor, cfg: ToyTrainConfig, gen: torch.Generator) -> dict[str, float]:
+    """Epochs × minibatches of the chosen loss on ``batch``; returns ``losses/…`` and ``policy/…`` metrics."""
+    params = [p for p in policy.parameters() if p.requires_grad]
+    n = batch.num_episodes
+    metrics: dict[str, list[float]] = {}
+    epochs = cfg.epochs if cfg.loss == "clipped" else 1
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        for mb in torch.tensor_split(perm, min(cfg.minibatches, n)):
+            in_mb = torch.zeros(n, dtype=torch.bool)
+            in_mb[mb] = True
+            rows = torch.nonzero(in_mb[batch.trajectory]).flatten()
+            if rows.numel() == 0:
+                continue
+            sub = policy.collate([batch.records[i] for i in rows.tolist()])
+            logp = policy.log_prob(sub, batch.actions[rows])
+            a = adv[rows].to(logp.dtype)
+            old = batch.old_logp[rows].to(logp.dtype)
+            if cfg.agg == "token-mean":
+                args = (logp, old, a, None)
+            else:
+                t, s = batch.trajectory[rows], batch.step[rows]
+                lp2, m2 = _pad_steps(logp, t, s)
+                args = (lp2, _pad_steps(old, t, s)[0], _pad_steps(a, t, s)[0], m2)
+            if cfg.loss == "clipped":
+                loss, m = clipped_policy_loss(args[0], args[1], args[2], args[3], clip_low=cfg.clip_low,
+                                              clip_high=cfg.effective_clip_high, agg=cfg.agg)
+            else:
+                loss, m = reinforce_loss(args[0], args[2], args[3], agg=cfg.agg)
+            if cfg.kl_coef > 0:
+                with torch.no_grad():
+                    ref = init_policy.log_prob(sub, batch.actions[rows])
+                kl_loss, km = kl_penalty(logp, ref, coef=cfg.kl_coef)
+                loss = loss + kl_loss
+                m.update(km)
+            if not torch.isfinite(loss):
+                raise ValueError(f"the loss became non-finite ({float(loss)}); lower lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
+            m["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+            optimizer.step()
+            for key, v in m.items():
+                key = "losses/" + key.split("/", 1)[1] if key.startswith("loss/") else key
+                key = "losses/grad_norm" if key == "grad_norm" else key
+                metrics.setdefault(key, []).append(v)
+    return {k: sum(v) / len(v) for k, v in metrics.items()}
+
+
+def train(cfg: ToyTrainConfig, make_env: Callable[..., Any] | Sequence[Any],
+          policy: SoftmaxPolicy | None = None, *, callback: Callable[[int, dict], Any] | None = None) -> TrainResult:
+    """Train a softmax policy on ``make_env`` with ``cfg`` (see the module docstring for one update).
+
+    Args:
+        cfg: the run's :class:`ToyTrainConfig`.
+        make_env: ``make_env()`` -> env (one per rollout slot; tasks are reset seeds),
+            ``make_env(task_seed)`` -> env for that task, or a list of ``tasks_per_update · group_size`` envs.
+        policy: a policy to train (default :func:`make_policy` from the first env).
+        callback: called as ``callback(update, metrics)`` after every update; returning ``True`` stops
+            the run early (after the checkpoint of that update, if one is due).
+
+    Returns:
+        A :class:`TrainResult`. With ``cfg.out`` set, also writes metrics.json, metrics.csv, config.json,
+        checkpoint.pt (atomically), curves.png and (``prop1_every > 0``) prop1.csv there.
+    """
+    if not isinstance(cfg, ToyTrainConfig):
+        raise TypeError(f"cfg must be a ToyTrainConfig, got {type(cfg).__name__}")
+    t_start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    pool = _EnvPool(make_env)
+    if policy is None:
+        policy = make_policy(cfg, pool.first())
+    init_policy = copy.deepcopy(policy).requires_grad_(False)
+    opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.SGD
+    optimizer = opt_cls(policy.parameters(), lr=cfg.lr)
+    history: list[dict[str, float]] = []
+    prop1: list[dict[str, Any]] = []
+    start, env_steps, episodes = 0, 0, 0
+    out = Path(cfg.out) if cfg.out else None
+    ckpt_path = out / "checkpoint.pt" if out else None
+
+    if cfg.resume and ckpt_path is not None and ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path)
+        saved = {k: v for k, v in ck["config"].items() if k not in _RESUME_FREE}
+        now = {k: v for k, v in cfg.to_dict().items() if k not in _RESUME_FREE}
+        diff = sorted(k for k in now if saved.get(k) != now[k])
+        if diff:
+            raise ValueError(f"resume: the config differs from the checkpoint's in {diff}")
+        policy.load_state_dict(ck["policy"])
+        init_policy.load_state_dict(ck["init_policy"])
+        optimizer.load_state_dict(ck["optimizer"])
+        gen.set_state(ck["generator"])
+        torch.set_rng_state(ck["torch_rng"])
+        start, env_steps, episodes = ck["update"], ck["env_steps"], ck["episodes"]
+        history, prop1 = ck["history"], ck["prop1"]
+
+    writer = None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "config.json", json.dumps(cfg.to_dict(), indent=1).encode())
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(out / "tb"), purge_step=start + 1)
+
+    def checkpoint(update: int) -> None:
+        if ckpt_path is None:
+            return
+        save_checkpoint(ckpt_path, {
+            "update": update, "env_steps": env_steps, "episodes": episodes, "config": cfg.to_dict(),
+            "policy": policy.state_dict(), "init_policy": init_policy.state_dict(),
+            "optimizer": optimizer.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "history": history, "prop1": prop1,
+        })
+        _write_metrics(out, history, prop1)
+
+    bar = None
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.updates, initial=min(start, cfg.updates), desc=f"{cfg.method} seed {cfg.seed}",
+                   dynamic_ncols=True)
+    try:
+        for update in range(start + 1, cfg.updates + 1):
+            t0 = time.perf_counter()
+            # 1. rollouts (DAPO: refill dropped groups with extra rounds)
+            seeds = _draw_task_seeds(cfg, gen, cfg.tasks_per_update)
+            batch = collect_rollouts(policy, pool, seeds, cfg.group_size, generator=gen,
+                                     max_episode_steps=cfg.max_episode_steps)
+            all_eps = [batch]
+            train_batch = batch
+            row: dict[str, float] = {"update": update}
+            if cfg.outcome == "dapo":
+                kept = [batch.select(dynamic_sampling_mask(batch.rewards, batch.group))]
+                n_groups = lambda parts: sum(int(torch.unique(p.group).numel()) for p in parts)  # noqa: E731
+                rounds = 0
+                while n_groups(kept) < cfg.tasks_per_update and rounds < cfg.dapo_max_rounds:
+                    rounds += 1
+                    extra = collect_rollouts(policy, pool, _draw_task_seeds(cfg, gen, cfg.tasks_per_update),
+                                             cfg.group_size, generator=gen, max_episode_steps=cfg.max_episode_steps)
+                    all_eps.append(extra)
+                    kept.append(extra.select(dynamic_sampling_mask(extra.rewards, extra.group)))
+                train_batch = Rollout.concat(kept)
+                row["dapo/kept_groups"] = float(n_groups(kept))
+                row["dapo/rounds"] = float(rounds + 1)
+            # Learning curves use the first round only, so methods are compared on the same number of episodes.
+            row["charts/success_rate"] = float(batch.success.double().mean())
+            row["charts/episode_return"] = float(batch.rewards.mean())
+            row["charts/episode_length"] = float(batch.length.double().mean())
+            env_steps += sum(p.num_steps for p in all_eps)
+            episodes += sum(p.num_episodes for p in all_eps)
+            row["charts/env_steps"] = float(env_steps)
+            row["charts/episodes"] = float(episodes)
+            row["prop1/score_norm_sq_mean"] = float(batch.score_norm_sq.mean())
+            row["prop1/expected_score_norm_sq_mean"] = float(batch.expected_score_norm_sq.mean())
+            row["policy/entropy_mean"] = float(batch.step_entropy.mean())
+
+            # 2-3. outcome advantage + EMPG (registry), 4. loss
+            if train_batch.num_steps > 0:
+                adv, stats = compute_step_advantages(train_batch, cfg)
+                row.update(stats)
+                visited = policy.collate(train_batch.records)
+                with torch.no_grad():
+                    z_before = policy.logits(visited).detach().clone()
+                row.update(_update_policy(policy, init_policy, optimizer, train_batch, adv, cfg, gen))
+                with torch.no_grad():
+                    z_after = policy.logits(visited)
+                    row["policy/kl_prev"] = float(_kl_rows(z_before, z_after).mean())
+                    row["policy/kl_init"] = float(_kl_rows(z_after, init_policy.logits(visited)).mean())
+            else:
+                row.update({"policy/kl_prev": 0.0, "losses/grad_norm": 0.0})
+                with torch.no_grad():
+                    vis = policy.collate(batch.records)
+                    row["policy/kl_init"] = float(_kl_rows(policy.logits(vis), init_policy.logits(vis)).mean())
+            if cfg.prop1_every and update % cfg.prop1_every == 0 and batch.num_steps:
+                m = min(cfg.prop1_max_rows, batch.num_steps)
+                pick = torch.randperm(batch.num_steps, generator=gen)[:m].sort().values
+                for i in pick.tolist():
+                    prop1.append({
+                        "update": update, "step_entropy": float(batch.step_entropy[i]),
+                        "renyi2": float(batch.renyi2[i]), "score_norm_sq": float(batch.score_norm_sq[i]),
+                        "expected_score_norm_sq": float(batch.expected_score_norm_sq[i]),
+                        "one_minus_exp_neg_h2": float(1.0 - math.exp(-float(batch.renyi2[i]))),
+                    })
+            dt = time.perf_counter() - t0
+            row["charts/SPS"] = sum(p.num_steps for p in all_eps) / max(dt, 1e-9)
+            history.append(row)
+            if writer is not None:
+                for key, v in row.items():
+                    if key != "update":
+                        writer.add_scalar(key, v, update)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(success=f"{row['charts/success_rate']:.2f}", H=f"{row['policy/entropy_mean']:.2f}")
+            stop = bool(callback(update, row)) if callback is not None else False
+            if cfg.checkpoint_every and update % cfg.checkpoint_every == 0 or update == cfg.updates or stop:
+                checkpoint(update)
+            if stop:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        pool.close()
+    if out is not None and cfg.plot and history:
+        plot_history(history, out / "curves.png", title=f"{cfg.env} — {cfg.method} (seed {cfg.seed})")
+    return TrainResult(policy=policy, history=history, prop1=prop1, config=cfg, wall_time=time.perf_counter() - t_start)
+
+
+def iter_history(path: str | os.PathLike) -> Iterable[dict[str, float]]:
+    """Read back ``metrics.json`` written by :func:`train`."""
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,307 @@
+"""ALFWorld as a `TextEnv`: the real ``alfworld`` text engine (ALFRED PDDL domain + TextWorld).
+
+The environment walks ``data_path`` for task folders in the official ALFRED/ALFWorld layout
+(``<task>/trial_*/traj_data.json`` with either a prebuilt ``game.tw-pddl`` or an
+``initial_state.pddl``), keeps the solvable games of the requested task types, and plays them with
+``textworld.envs.PddlEnv`` wrapped in ALFWorld's ``AlfredDemangler`` and ``AlfredInfos`` (exactly the
+stack that ``alfworld.agents.environment.AlfredTWEnv`` registers). Admissible commands come from
+the engine.
+
+When a folder has no ``game.tw-pddl`` it is built like ``alfworld-generate`` does: the JSON
+``{pddl_domain, grammar (with the goal text added by add_task_to_grammar), pddl_problem, solvable}``,
+where ``solvable`` is checked by asking the planner for a plan. Built files go to ``game_dir``
+(default ``$EMPG_CACHE/alfworld`` or ``~/.cache/empg/alfworld``), never into ``~/.cache/alfworld``.
+
+Task types (``TASK_TYPES``) are the six of ALFWorld; ``info["task_type"]`` and ``env.task_type`` give
+the current one so results can be broken down per type like the paper's table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import random
+import re
+from typing import Any
+
+from scaled.envs.base import TextEnv, _normalize
+
+TASK_TYPES = (
+    "pick_and_place_simple",
+    "look_at_obj_in_light",
+    "pick_clean_then_place_in_recep",
+    "pick_heat_then_place_in_recep",
+    "pick_cool_then_place_in_recep",
+    "pick_two_obj_and_place",
+)
+"""ALFWorld's six task types (``alfworld.agents.environment.alfred_tw_env.TASK_TYPES``)."""
+
+SHIPPED_DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "alfworld"
+"""Small hand-made games in the ALFRED layout, shipped with empg (one per task type)."""
+
+DOWNLOAD_HELP = (
+    "Download the ALFWorld data with `pip install alfworld==0.4.2 && alfworld-download` "
+    "(it writes to $ALFWORLD_DATA, default ~/.cache/alfworld; needs internet), then pass "
+    "data_path=$ALFWORLD_DATA/json_2.1.1/train (or valid_seen / valid_unseen). "
+    "For an offline smoke run use data_path=None, the small games shipped in scaled/data/alfworld."
+)
+
+_TASK_RE = re.compile(r"Your task is to:\s*(.*?)\s*$", re.S)
+
+
+class AlfWorldDataError(FileNotFoundError):
+    """No usable ALFWorld games at the given path (the message says how to get them)."""
+
+
+def _import_alfworld(data_path: pathlib.Path | None):
+    """Import alfworld lazily; set ALFWORLD_DATA first so it does not create ~/.cache/alfworld."""
+    if data_path is not None:
+        os.environ.setdefault("ALFWORLD_DATA", str(data_path))
+    try:
+        import textworld  # noqa: F401
+        from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInfos
+        from alfworld.agents.utils.misc import add_task_to_grammar
+        from alfworld.info import ALFRED_PDDL_PATH, ALFRED_TWL2_PATH
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError("ALFWorld needs `pip install alfworld==0.4.2` (the empg[alfworld] extra).") from exc
+    return AlfredDemangler, AlfredInfos, add_task_to_grammar, ALFRED_PDDL_PATH, ALFRED_TWL2_PATH
+
+
+def _default_game_dir() -> pathlib.Path:
+    root = os.environ.get("EMPG_CACHE")
+    return (pathlib.Path(root) if root else pathlib.Path.home() / ".cache" / "empg") / "alfworld"
+
+
+def _make_pddl_env(request_policy: bool):
+    """A fresh ``PddlEnv`` with the ALFWorld wrappers (demangled names, gamefile in infos)."""
+    import textworld
+    from textworld.envs import PddlEnv
+
+    AlfredDemangler, AlfredInfos = _import_alfworld(None)[:2]
+    infos = textworld.EnvInfos(won=True, admissible_commands=True, policy_commands=request_policy,
+                               extras=["gamefile"])
+    return AlfredInfos(AlfredDemangler(PddlEnv(infos), shuffle=False))
+
+
+def expert_plan(game_file: str | os.PathLike) -> list[str]:
+    """The planner's command sequence that wins ``game_file`` from its initial state ([] if none)."""
+    env = _make_pddl_env(request_policy=True)
+    try:
+        env.load(str(game_file))
+        state = env.reset()
+        return list(state["policy_commands"] or [])
+    finally:
+        env.close()
+
+
+def build_game_file(trial_dir: str | os.PathLike, out_path: str | os.PathLike, *,
+                    goal_desc_human_anns_prob: float = 0.0, check_solvable: bool = True) -> dict:
+    """Write ``game.tw-pddl`` for one ALFRED trial folder, as ``alfworld-generate`` does.
+
+    Args:
+        trial_dir: folder with ``traj_data.json`` and ``initial_state.pddl``.
+        out_path: where to write the JSON game file.
+        goal_desc_human_anns_prob: probability of using a human annotation instead of the templated goal.
+        check_solvable: ask the planner for a plan and store ``solvable`` accordingly (else ``True``).
+
+    Returns:
+        The game data dict that was written.
+    """
+    trial_dir = pathlib.Path(trial_dir)
+    _, _, add_task_to_grammar, pddl_path, twl2_path = _import_alfworld(None)
+    traj = json.loads((trial_dir / "traj_data.json").read_text())
+    problem = (trial_dir / "initial_state.pddl").read_text()
+    # The goal template is drawn with the *global* `random` (alfworld's get_templated_task_desc):
+    # seed it from the folder name so a game's wording is reproducible, and restore the state after.
+    seed = int(hashlib.sha1(trial_dir.name.encode()).hexdigest()[:8], 16)
+    saved = random.getstate()
+    try:
+        random.seed(seed)
+        grammar = add_task_to_grammar(pathlib.Path(twl2_path).read_text(), traj,
+                                      goal_desc_human_anns_prob=goal_desc_human_anns_prob,
+                                      rng=random.Random(seed))
+    finally:
+        random.setstate(saved)
+    game = {"pddl_domain": pathlib.Path(pddl_path).read_text(), "grammar": grammar,
+            "pddl_problem": problem, "solvable": True, "walkthrough": None}
+    out_path = pathlib.Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(game))
+    os.replace(tmp, out_path)
+    if check_solvable:
+        try:
+            plan = expert_plan(out_path)
+        except Exception:  # the engine raises on malformed problems: treat as unsolvable
+            plan = []
+        game["solvable"] = bool(plan)
+        game["walkthrough"] = plan or None
+        tmp.write_text(json.dumps(game))
+        os.replace(tmp, out_path)
+    return game
+
+
+class AlfWorldEnv(TextEnv):
+    """ALFWorld text games (real ``alfworld`` engine) behind the `TextEnv` interface.
+
+    Args:
+        data_path: folder in the ALFRED layout (e.g. ``$ALFWORLD_DATA/json_2.1.1/train``); ``None``
+            uses the small games shipped in ``scaled/data/alfworld``.
+        task_types: task types to keep (names from `TASK_TYPES`); default all six.
+        max_steps: steps before truncation (verl-agent uses 50 for ALFWorld).
+        game_dir: where to write ``game.tw-pddl`` files that are missing from ``data_path``.
+        goal_desc_human_anns_prob: passed to ``add_task_to_grammar`` when building game files.
+        expert_plan: put the planner's remaining plan in ``info["expert_plan"]`` (slow: replans each step).
+        seed: seeds the choice of game when ``reset`` gets no seed.
+
+    Attributes:
+        game_files: the playable game files (sorted); ``task_types_of_games`` their task types.
+        task_type, task: those of the current episode.
+    """
+
+    name = "alfworld"
+
+    def __init__(self, data_path: str | os.PathLike | None = None, *, task_types=None, max_steps: int = 50,
+                 game_dir: str | os.PathLike | None = None, goal_desc_human_anns_prob: float = 0.0,
+                 expert_plan: bool = False, seed: int | None = None):
+        if task_types is None:
+            task_types = TASK_TYPES
+        if isinstance(task_types, str):
+            task_types = [task_types]
+        unknown = [t for t in task_types if t not in TASK_TYPES]
+        if unknown or not task_types:
+            raise ValueError(f"task_types: unknown {unknown or task_types!r}; expected a non-empty subset of {list(TASK_TYPES)}")
+        if not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"max_steps: expected a positive int, got {max_steps!r}")
+        self.data_path = pathlib.Path(data_path).expanduser().resolve() if data_path is not None else SHIPPED_DATA
+        if not self.data_path.is_dir():
+            raise AlfWorldDataError(f"ALFWorld data_path {str(self.data_path)!r} does not exist. {DOWNLOAD_HELP}")
+        _import_alfworld(self.data_path)
+        self.task_types = tuple(task_types)
+        self.max_steps = max_steps
+        tag = hashlib.sha1(str(self.data_path).encode()).hexdigest()[:10]
+        self.game_dir = pathlib.Path(game_dir) if game_dir is not None else _default_game_dir() / tag
+        self.goal_desc_human_anns_prob = goal_desc_human_anns_prob
+        self.request_expert_plan = expert_plan
+        self.game_files, self.task_types_of_games = self._collect_games()
+        if not self.game_files:
+            raise AlfWorldDataError(
+                f"No playable ALFWorld games of types {list(self.task_types)} under {str(self.data_path)!r} "
+                f"(looked for */traj_data.json with game.tw-pddl or initial_state.pddl). {DOWNLOAD_HELP}")
+        self._rng = random.Random(seed)
+        self._env = None
+        self._loaded = None
+        self._state = None
+        self.task_type = ""
+        self.task = ""
+        self.gamefile = ""
+        self._steps = 0
+        self._won = False
+
+    # ----------------------------------------------------------------- data
+    def _collect_games(self) -> tuple[list[str], list[str]]:
+        """Walk ``data_path`` like ``AlfredTWEnv.collect_game_files``; build missing game files."""
+        games, types = [], []
+        for traj_path in sorted(self.data_path.rglob("traj_data.json")):
+            trial_dir = traj_path.parent
+            rel = trial_dir.relative_to(self.data_path)
+            if "movable" in str(rel) or "Sliced" in str(rel):  # not supported by ALFWorld either
+                continue
+            task_type = json.loads(traj_path.read_text()).get("task_type")
+            if task_type not in self.task_types:
+                continue
+            game_file = trial_dir / "game.tw-pddl"
+            if not game_file.exists():
+                if not (trial_dir / "initial_state.pddl").exists():
+                    continue
+                game_file = self.game_dir / rel / "game.tw-pddl"
+                problem = (trial_dir / "initial_state.pddl").read_text()
+                stale = True
+                if game_file.exists():
+                    try:
+                        stale = json.loads(game_file.read_text()).get("pddl_problem") != problem
+                    except json.JSONDecodeError:
+                        stale = True
+                if stale:
+                    build_game_file(trial_dir, game_file, goal_desc_human_anns_prob=self.goal_desc_human_anns_prob)
+            try:
+                solvable = json.loads(game_file.read_text()).get("solvable")
+            except json.JSONDecodeError:
+                solvable = False
+            if not solvable:
+                continue
+            games.append(str(game_file))
+            types.append(task_type)
+        return games, types
+
+    @property
+    def num_games(self) -> int:
+        return len(self.game_files)
+
+    # ----------------------------------------------------------------- episode
+    def _info(self, invalid: bool) -> dict[str, Any]:
+        state = self._state
+        info = {
+            "admissible_commands": [c for c in state["admissible_commands"]],
+            "won": bool(state["won"]),
+            "invalid_action": invalid,
+            "task": self.task,
+            "task_type": self.task_type,
+            "gamefile": self.gamefile,
+            "step": self._steps,
+        }
+        if self.request_expert_plan:
+            info["expert_plan"] = list(state.get("policy_commands") or [])
+        return info
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[str, dict[str, Any]]:
+        """Start a game: ``options={"game_index": i}`` picks one, else ``seed`` (or the env's RNG) does."""
+        options = options or {}
+        if "game_index" in options:
+            index = int(options["game_index"])
+            if not 0 <= index < self.num_games:
+                raise ValueError(f"options['game_index']: expected 0 <= i < {self.num_games}, got {index}")
+        elif seed is not None:
+            index = random.Random(seed).randrange(self.num_games)
+        else:
+            index = self._rng.randrange(self.num_games)
+        self.gamefile = self.game_files[index]
+        self.task_type = self.task_types_of_games[index]
+        if self._env is None:
+            self._env = _make_pddl_env(request_policy=self.request_expert_plan)
+        if self._loaded != self.gamefile:
+            self._env.load(self.gamefile)
+            self._loaded = self.gamefile
+        self._state = self._env.reset()
+        obs = self._state["feedback"]
+        match = _TASK_RE.search(obs)
+        self.task = match.group(1).rstrip(".") if match else ""
+        self._steps = 0
+        self._won = False
+        return obs, self._info(invalid=False)
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Send ``action`` to the engine; non-admissible actions give "Nothing happens." and are flagged."""
+        if self._state is None:
+            raise RuntimeError("AlfWorldEnv.step called before reset")
+        if self._won or self._steps >= self.max_steps:
+            raise RuntimeError("AlfWorldEnv.step called after the episode ended; call reset")
+        admissible = {_normalize(c): c for c in self._state["admissible_commands"]}
+        key = _normalize(action)
+        invalid = key not in admissible
+        command = admissible.get(key, str(action))
+        self._state, _, _ = self._env.step(command)
+        self._steps += 1
+        won = bool(self._state["won"])
+        reward = 1.0 if won and not self._won else 0.0
+        self._won = won
+        truncated = not won and self._steps >= self.max_steps
+        return self._state["feedback"], reward, won, truncated, self._info(invalid)
+
+    def close(self) -> None:
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+            self._loaded = None

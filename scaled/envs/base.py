@@ -1,0 +1,95 @@
+"""The text-environment interface shared by ALFWorld, WebShop and TextWorld, and `make_env`.
+
+Every environment is a multi-turn text game:
+
+- ``reset(seed=None, options=None) -> (observation: str, info: dict)``
+- ``step(action: str) -> (observation: str, reward: float, terminated: bool, truncated: bool, info: dict)``
+
+``info`` always holds
+
+- ``"admissible_commands"``: ``list[str]``, the actions the environment accepts now;
+- ``"won"``: ``bool``, whether the task is solved;
+- ``"invalid_action"``: ``bool``, whether the last action was not admissible (``False`` after reset);
+- ``"task"``: ``str``, the goal text;
+- ``"task_type"``: ``str``, the task family (ALFWorld's six types; ``"webshop"``; ``"textworld"``).
+
+Invalid actions never raise: they leave the state unchanged (or do what the native engine does with
+them) and are flagged in ``info``. ``reward`` is the environment's *native* reward (1.0 on the winning
+step for ALFWorld and TextWorld, the WebShop score in [0, 1] at Buy Now); the trainer applies the
+verl-agent shaping (10 * won, -0.1 per invalid action) itself.
+
+Episodes with the same ``seed`` get the same task, which is how the rollout forms GRPO groups.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+INFO_KEYS = ("admissible_commands", "won", "invalid_action", "task", "task_type")
+"""Keys that every environment puts in ``info`` after ``reset`` and ``step``."""
+
+
+class TextEnv(abc.ABC):
+    """A multi-turn text environment (see the module docstring for the contract)."""
+
+    name: str = "text"
+    """Registry name of the environment ("alfworld", "webshop", "textworld")."""
+
+    max_steps: int = 50
+    """Steps after which an episode is truncated."""
+
+    @abc.abstractmethod
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[str, dict[str, Any]]:
+        """Start an episode; returns ``(observation, info)``. Same ``seed`` -> same task."""
+
+    @abc.abstractmethod
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Apply ``action``; returns ``(observation, reward, terminated, truncated, info)``."""
+
+    def close(self) -> None:
+        """Release resources (engines, subprocesses). Safe to call twice."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def _normalize(action: str) -> str:
+    """Canonical form for comparing an action with the admissible ones: lower case, single spaces."""
+    return " ".join(str(action).strip().lower().split())
+
+
+ENV_NAMES = ("alfworld", "webshop", "textworld")
+
+
+def make_env(name: str, **kwargs: Any) -> TextEnv:
+    """Build a text environment by name.
+
+    Args:
+        name: one of ``"alfworld"``, ``"webshop"``, ``"textworld"``.
+        **kwargs: passed to the environment class (`AlfWorldEnv`, `WebShopEnv`, `TextWorldEnv`).
+
+    Returns:
+        A `TextEnv`.
+
+    Raises:
+        ValueError: if ``name`` is unknown.
+    """
+    if not isinstance(name, str) or name.lower() not in ENV_NAMES:
+        raise ValueError(f"make_env: unknown environment name {name!r}; expected one of {list(ENV_NAMES)}")
+    name = name.lower()
+    if name == "alfworld":
+        from scaled.envs.alfworld import AlfWorldEnv
+
+        return AlfWorldEnv(**kwargs)
+    if name == "webshop":
+        from scaled.envs.webshop import WebShopEnv
+
+        return WebShopEnv(**kwargs)
+    from scaled.envs.textworld import TextWorldEnv
+
+    return TextWorldEnv(**kwargs)

@@ -1,0 +1,36 @@
+"""Toy environments for EMPG (gymnasium >= 1.0). ``import toy_envs`` registers them all.
+
+- ``toy_envs/KeyDoor-v0``: long-horizon, sparse-reward gridworld (key -> door -> goal).
+- ``toy_envs/Fog-v0``: two equally long routes to the goal, one through aliased fog cells.
+- ``toy_envs/TextWorld-v0``: real TextWorld games, generated offline (``toy_envs.textworld_env``).
+
+Registration is by entry-point string, so nothing heavy (textworld) is imported until
+``gymnasium.make`` builds that environment. The gridworlds truncate themselves at their
+``max_steps`` (no ``TimeLimit`` wrapper is added).
+"""
+
+from gymnasium.envs.registration import register, registry
+
+from .gridworld import ACTION_NAMES, FogEnv, GridLayout, GridWorldEnv, KeyDoorEnv, layout_names, optimal_actions
+
+__all__ = [
+    "ACTION_NAMES",
+    "ENV_IDS",
+    "FogEnv",
+    "GridLayout",
+    "GridWorldEnv",
+    "KeyDoorEnv",
+    "layout_names",
+    "optimal_actions",
+]
+
+_ENTRY_POINTS = {
+    "toy_envs/KeyDoor-v0": "toy_envs.gridworld:KeyDoorEnv",
+    "toy_envs/Fog-v0": "toy_envs.gridworld:FogEnv",
+    "toy_envs/TextWorld-v0": "toy_envs.textworld_env:TextWorldEnv",
+}
+ENV_IDS = tuple(_ENTRY_POINTS)
+
+for _env_id, _entry_point in _ENTRY_POINTS.items():
+    if _env_id not in registry:  # re-importing (e.g. importlib.reload) must not warn about re-registration
+        register(id=_env_id, entry_point=_entry_point)
