@@ -172,7 +172,9 @@ def step_ids_from_delimiters(
         token_ids: ``[B, L]`` int token ids.
         start: the header sequence, a list of ints or a 1-D tensor (an int is a 1-token sequence).
         end: the end-of-turn sequence, same forms.
-        mask: optional ``[B, L]`` bool, False for padding; masked tokens get -1 and never match.
+        mask: optional ``[B, L]`` bool, False for padding; masked tokens get -1 and never match
+            (a delimiter that touches a masked token does not count). A masked token inside a step
+            does not split it: the step's other tokens keep one id.
         first_step_open: True when each row begins inside a step whose header sits in the prompt
             (the first turn of the response has no header).
         truncated: what to do with a step cut off before its ``end`` sequence (the generation hit
@@ -181,6 +183,11 @@ def step_ids_from_delimiters(
 
     Returns:
         ``[B, L]`` int64 step ids.
+
+    Raises:
+        ValueError: ``token_ids`` not 2-D or not integer, an empty ``start``/``end``, ``start`` and
+            ``end`` where one is a suffix of the other (one position would open and close a step), a
+            ``mask`` of another shape, or an unknown ``truncated``.
     """
     tokens = as_int_tensor(token_ids, "token_ids")
     if tokens.ndim != 2:
@@ -189,9 +196,12 @@ def step_ids_from_delimiters(
         raise ValueError(f"truncated must be 'keep' or 'drop', got {truncated!r}")
     start_seq = _as_sequence(start, "start", tokens.device)
     end_seq = _as_sequence(end, "end", tokens.device)
-    if int(start_seq[-1]) == int(end_seq[-1]):
-        # One position would both open and close a step; no chat template does this.
-        raise ValueError(f"start and end must not end with the same token id, got {start_seq.tolist()} and {end_seq.tolist()}")
+    short, long_ = sorted((start_seq.tolist(), end_seq.tolist()), key=len)
+    if long_[len(long_) - len(short) :] == short:
+        # Every match of the longer one would also match the shorter one: one position would both
+        # open and close a step. (ChatML's "assistant\n" and "<|im_end|>\n" share only their last
+        # token, which is fine: the tokens before it differ.)
+        raise ValueError(f"start and end must not be suffixes of one another, got {start_seq.tolist()} and {end_seq.tolist()}")
     valid = torch.ones_like(tokens, dtype=torch.bool)
     if mask is not None:
         m = torch.as_tensor(mask, device=tokens.device)

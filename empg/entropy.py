@@ -54,7 +54,11 @@ def token_entropy(logits: Any, dim: int = -1, *, chunk_bytes: int = DEFAULT_CHUN
             many bytes, so a ``[B, L, V]`` input never has a full float32 copy of its probabilities.
 
     Returns:
-        ``[...]``: the entropy of each distribution, in the input's dtype, ≥ 0. Differentiable.
+        ``[...]``: the entropy of each distribution, in the input's dtype, ≥ 0. Differentiable (the
+        gradient stays finite with ``-inf`` logits).
+
+    Raises:
+        ValueError: NaN or ``+inf`` logits, or a distribution whose logits are all ``-inf``.
     """
     z, lead = _rows(logits, dim)
     if chunk_bytes <= 0:

@@ -98,7 +98,7 @@ def clipped_policy_loss(
     log_ratio = torch.where(m, lp - old, torch.zeros_like(lp)).clamp(-20.0, 20.0)
     ratio = torch.exp(log_ratio)
     unclipped = -adv * ratio
-    clipped = -adv * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_low)
+    clipped = -adv * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
     per_token = torch.maximum(unclipped, clipped)
     is_clipped = (clipped > unclipped) & m
     dual = torch.zeros_like(m)

@@ -780,7 +780,9 @@ def train(cfg: ToyTrainConfig, make_env: Callable[..., Any] | Sequence[Any],
                     row["policy/kl_prev"] = float(_kl_rows(z_before, z_after).mean())
                     row["policy/kl_init"] = float(_kl_rows(z_after, init_policy.logits(visited)).mean())
             else:
-                row.update({"policy/kl_prev": 0.0, "losses/grad_norm": 0.0})
+                # DAPO dropped every group: no update. Log what EMPG would see on the first round anyway.
+                row.update(compute_step_advantages(batch, cfg)[1])
+                row.update({"policy/kl_prev": 0.0, "losses/grad_norm": 0.0, "losses/policy": 0.0})
                 with torch.no_grad():
                     vis = policy.collate(batch.records)
                     row["policy/kl_init"] = float(_kl_rows(policy.logits(vis), init_policy.logits(vis)).mean())

@@ -88,6 +88,8 @@ class AlgorithmConfig:
     def __post_init__(self) -> None:
         if self.outcome not in ("grpo", "dapo"):
             raise ValueError(f"algorithm.outcome must be 'grpo' or 'dapo', got {self.outcome!r}")
+        if self.empg is False:  # YAML 1.1 reads a bare `off` as False
+            self.empg = "off"
         if self.empg not in VARIANTS:
             raise ValueError(f"algorithm.empg must be one of {VARIANTS}, got {self.empg!r}")
         if self.kl_coef < 0:

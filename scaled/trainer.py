@@ -178,7 +178,7 @@ class Trainer:
         alg = self.cfg.algorithm
         mask = rows.loss_mask
         if rows.layout == "steps":
-            step_h = (entropy * mask).sum(-1) / mask.sum(-1).clamp_min(1)
+            step_h = (entropy.double() * mask).sum(-1) / mask.sum(-1).clamp_min(1)  # float64, as empg.step_entropies
             inputs = empg.AdvantageInputs(rows.rewards, rows.group, step_entropy=step_h, trajectory=rows.trajectory,
                                           step=rows.step)
         else:

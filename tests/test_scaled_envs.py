@@ -4,6 +4,7 @@ Everything runs offline on the data shipped in scaled/data (ALFWorld games, WebS
 on a TextWorld game generated into a temporary cache.
 """
 
+import importlib.util
 import json
 import pathlib
 import re
@@ -13,7 +14,11 @@ import pytest
 
 from scaled.envs import INFO_KEYS, TextEnv, make_env
 
-pytest.importorskip("textworld")
+# find_spec, not import: importing alfworld creates $ALFWORLD_DATA (default ~/.cache/alfworld)
+needs_alfworld = pytest.mark.skipif(importlib.util.find_spec("alfworld") is None,
+                                    reason="needs alfworld (pip install alfworld==0.4.2)")
+needs_textworld = pytest.mark.skipif(importlib.util.find_spec("textworld") is None,
+                                     reason="needs textworld (pip install textworld)")
 
 
 def check_info(info, *, after_reset):
@@ -35,7 +40,6 @@ def test_make_env_unknown_name_lists_the_names():
 
 
 # --------------------------------------------------------------------------- ALFWorld
-pytest.importorskip("alfworld")
 from scaled.envs.alfworld import (  # noqa: E402
     SHIPPED_DATA,
     TASK_TYPES,
@@ -52,6 +56,7 @@ def alf(tmp_path_factory):
     env.close()
 
 
+@needs_alfworld
 def test_alfworld_collects_every_shipped_game_and_type(alf):
     assert isinstance(alf, TextEnv)
     folders = sorted(p.parent.parent.name for p in SHIPPED_DATA.rglob("traj_data.json"))
@@ -62,6 +67,7 @@ def test_alfworld_collects_every_shipped_game_and_type(alf):
         assert pathlib.Path(game_file).parent.parent.name.startswith(task_type)
 
 
+@needs_alfworld
 def test_alfworld_reset_and_invalid_action(alf):
     obs, info = alf.reset(seed=0)
     check_info(info, after_reset=True)
@@ -79,17 +85,22 @@ def test_alfworld_reset_and_invalid_action(alf):
     assert info["invalid_action"] is False
 
 
+@needs_alfworld
 def test_alfworld_same_seed_same_game(alf):
     _, first = alf.reset(seed=123)
     _, second = alf.reset(seed=123)
     assert first["gamefile"] == second["gamefile"] and first["task"] == second["task"]
 
 
+@needs_alfworld
 def test_alfworld_expert_plan_wins_every_game(alf):
     for index in range(alf.num_games):
         obs, info = alf.reset(options={"game_index": index})
-        plan = expert_plan(alf.gamefile)
+        # the planner's plan, stored in game.tw-pddl when the game was built (as alfworld-generate does)
+        plan = json.loads(pathlib.Path(alf.gamefile).read_text())["walkthrough"]
         assert plan, alf.gamefile
+        if index == 0:
+            assert expert_plan(alf.gamefile) == plan
         for step, action in enumerate(plan):
             assert action in info["admissible_commands"], (alf.gamefile, action)
             obs, reward, terminated, truncated, info = alf.step(action)
@@ -99,6 +110,7 @@ def test_alfworld_expert_plan_wins_every_game(alf):
         assert truncated is False
 
 
+@needs_alfworld
 def test_alfworld_closed_drawer_must_be_opened(alf):
     index = next(i for i, f in enumerate(alf.game_files) if "CellPhone-None-Bed" in f)
     obs, info = alf.reset(options={"game_index": index})
@@ -116,6 +128,7 @@ def test_alfworld_closed_drawer_must_be_opened(alf):
     assert terminated and info["won"] and reward == 1.0
 
 
+@needs_alfworld
 def test_alfworld_truncates_at_max_steps(tmp_path):
     env = AlfWorldEnv(task_types=["look_at_obj_in_light"], max_steps=2, game_dir=tmp_path)
     assert env.num_games == 1 and env.task_types_of_games == ["look_at_obj_in_light"]
@@ -126,6 +139,7 @@ def test_alfworld_truncates_at_max_steps(tmp_path):
     env.close()
 
 
+@needs_alfworld
 def test_alfworld_uses_a_prebuilt_game_file(alf, tmp_path):
     # official layout with game.tw-pddl only (as alfworld-download ships it)
     src = pathlib.Path(alf.game_files[alf.task_types_of_games.index("pick_heat_then_place_in_recep")])
@@ -148,6 +162,30 @@ def test_alfworld_uses_a_prebuilt_game_file(alf, tmp_path):
     env.close()
 
 
+@needs_alfworld
+def test_alfworld_builds_game_files_and_skips_unsolvable(tmp_path):
+    src = next(SHIPPED_DATA.glob("pick_and_place_simple-KeyChain*/trial_*"))
+    for name, drop in [("ok", None), ("unsolvable", "(canContain SideTableType KeyChainType)")]:
+        trial = tmp_path / "data" / f"pick_and_place_simple-KeyChain-None-SideTable-{name}" / "trial_T1"
+        trial.mkdir(parents=True)
+        shutil.copy(src / "traj_data.json", trial)
+        problem = (src / "initial_state.pddl").read_text()
+        if drop:  # nothing may hold a key chain on the side table any more: no plan exists
+            assert drop in problem
+            problem = problem.replace(drop, "")
+        (trial / "initial_state.pddl").write_text(problem)
+    env = AlfWorldEnv(tmp_path / "data", game_dir=tmp_path / "games")
+    built = sorted((tmp_path / "games").rglob("game.tw-pddl"))
+    assert len(built) == 2 and not list((tmp_path / "data").rglob("game.tw-pddl"))  # data folder untouched
+    assert [json.loads(p.read_text())["solvable"] for p in built] == [True, False]  # "ok" < "unsolvable"
+    assert env.num_games == 1 and "-ok" in env.game_files[0]
+    game = json.loads(pathlib.Path(env.game_files[0]).read_text())
+    assert set(game) >= {"pddl_domain", "grammar", "pddl_problem", "solvable"}
+    assert "UNKNOWN GOAL" not in game["grammar"] and "keychain" in game["grammar"]
+    env.close()
+
+
+@needs_alfworld
 def test_alfworld_missing_data_says_how_to_download(tmp_path):
     with pytest.raises(AlfWorldDataError, match="alfworld-download"):
         make_env("alfworld", data_path=tmp_path / "nowhere")
@@ -155,6 +193,7 @@ def test_alfworld_missing_data_says_how_to_download(tmp_path):
         make_env("alfworld", data_path=tmp_path)  # exists but holds no games
 
 
+@needs_alfworld
 def test_alfworld_bad_task_type():
     with pytest.raises(ValueError, match="task_types"):
         AlfWorldEnv(task_types=["make_coffee"])
@@ -248,7 +287,8 @@ def test_webshop_invalid_actions_are_flagged(shop):
 
 def test_webshop_navigation(shop):
     shop.reset(seed=2)
-    _, _, _, _, info = shop.step("search[women]")  # matches more than 10 products -> 2 pages
+    # matches the 20 shampoos, headphones, lamps and shoes -> 2 pages of 10
+    _, _, _, _, info = shop.step("search[shampoo headphones lamp shoes]")
     assert "click[next >]" in info["admissible_commands"] and "click[< prev]" not in info["admissible_commands"]
     obs, _, _, _, info = shop.step("click[Next >]")
     assert "Page 2" in obs and "click[< prev]" in info["admissible_commands"]
@@ -274,6 +314,48 @@ def test_webshop_truncates_at_max_steps():
     assert (terminated, truncated) == (False, True)
 
 
+def test_webshop_reads_release_format_variants(tmp_path):
+    # the 1000-item file names, a str small_description, empty pricing ($100), a "/" in an option
+    # value, null options, a duplicate and a malformed ASIN, reviews with "stars"/"review" keys
+    cat = "Grocery › Snacks › Bars"
+    base = {"full_description": "", "images": [""], "category": "grocery", "query": "Bars ",
+            "product_category": cat}
+    items = [
+        {**base, "asin": "B000000001", "name": "Oat Bar", "small_description": "gluten free oats",
+         "pricing": "", "customization_options": {"Flavor": [{"value": "Honey/Oat", "image": None}]}},
+        {**base, "asin": "B000000001", "name": "Duplicate", "small_description": [], "pricing": "$1.00",
+         "customization_options": None},
+        {**base, "asin": "nan", "name": "Bad", "small_description": [], "pricing": "$1.00",
+         "customization_options": None},
+        {**base, "asin": "B000000002", "name": "Nut Bar", "small_description": ["keto"],
+         "pricing": "$10.00$20.00", "customization_options": None},
+    ]
+    (tmp_path / "items_shuffle_1000.json").write_text(json.dumps(items))
+    (tmp_path / "items_ins_v2_1000.json").write_text(json.dumps({"B000000002": {"attributes": ["keto"]}}))
+    (tmp_path / "items_human_ins.json").write_text(json.dumps({"B000000001": [
+        {"instruction": "i want a gluten free oat bar.", "instruction_attributes": ["gluten free"],
+         "instruction_options": ["honey | oat"]},
+        {"instruction": "skipped: no attributes", "instruction_attributes": [], "instruction_options": []}]}))
+    (tmp_path / "reviews.json").write_text(json.dumps(
+        [{"asin": "B000000001", "average_rating": 4.5, "reviews": [{"title": "ok", "stars": 4, "review": "tasty"}]}]))
+    env = WebShopEnv(tmp_path)
+    assert [p["asin"] for p in env.products] == ["B000000001", "B000000002"]
+    oat, nut = env.products
+    assert (oat["Price"], oat["pricing"], env.prices["B000000001"]) == ("$100.0", [100.0], 100.0)
+    assert oat["BulletPoints"] == ["gluten free oats"] and oat["options"] == {"flavor": ["honey | oat"]}
+    assert oat["Attributes"] == ["DUMMY_ATTR"] and oat["query"] == "bars"
+    assert oat["Reviews"] == [{"title": "ok", "score": 4, "body": "tasty"}] and oat["Rating"] == 4.5
+    assert nut["Price"] == "$10.0 to $20.0" and 10.0 <= env.prices["B000000002"] <= 20.0
+    assert len(env.goals) == 1  # the goal without attributes is skipped
+    # price 100 -> steps 110, 120, 130, 140; trailing "." of the instruction is stripped
+    assert env.goals[0]["price_upper"] in (120.0, 130.0, 140.0)
+    assert env.goals[0]["instruction_text"].startswith("i want a gluten free oat bar, and price lower than 1")
+    env.reset()
+    _, reward, _, _, info = buy(env, "B000000001", ["honey | oat"])
+    # same query (r_type 1); "gluten free" is in the bullets; option fuzzy 100; 100 <= upper: 3/3
+    assert reward == pytest.approx(1.0) and info["won"]
+
+
 def test_webshop_missing_data_says_how_to_get_it(tmp_path):
     with pytest.raises(WebShopDataError, match="setup.sh"):
         make_env("webshop", data_dir=tmp_path / "nowhere")
@@ -290,6 +372,7 @@ def tw(tmp_path_factory):
     env.close()
 
 
+@needs_textworld
 def test_textworld_walkthrough_wins(tw):
     obs, info = tw.reset(seed=0)
     check_info(info, after_reset=True)
@@ -304,6 +387,7 @@ def test_textworld_walkthrough_wins(tw):
     assert reward == 1.0  # the single quest's point, given on the winning step
 
 
+@needs_textworld
 def test_textworld_invalid_action(tw):
     tw.reset(seed=0)
     obs, reward, terminated, truncated, info = tw.step("dance wildly")

@@ -89,6 +89,14 @@ def test_multi_token_end_and_other_input_forms():
     assert out1.tolist() == [[-1, 0, 0, -1, 1]]
 
 
+def test_delimiters_sharing_their_last_token():
+    # ChatML-like: header = (S, "assistant", NL), end = (E, NL); both end with NL (= 9).
+    S, A, NL, EOT = 20, 21, 9, 22
+    row = [[1, NL, S, A, NL, 5, 6, EOT, NL, 3, NL, S, A, NL, 7, EOT, NL]]
+    out = empg.step_ids_from_delimiters(torch.tensor(row), start=[S, A, NL], end=[EOT, NL])
+    assert out.tolist() == [[-1, -1, -1, -1, -1, 0, 0, 0, 0, -1, -1, -1, -1, -1, 1, 1, 1]]
+
+
 def test_rows_are_independent_and_empty_length():
     rows = [[H0, H1, 5, END, 0], [1, 2, 3, H0, H1]]
     assert ids(rows) == [[-1, -1, 0, 0, -1], [-1, -1, -1, -1, -1]]
@@ -107,7 +115,9 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(ValueError, match="end"):
         empg.step_ids_from_delimiters(t, start=HEADER, end=[1.5])
     with pytest.raises(ValueError, match="start and end"):
-        empg.step_ids_from_delimiters(t, start=HEADER, end=[H1])
+        empg.step_ids_from_delimiters(t, start=HEADER, end=[H1])  # end is a suffix of start
+    with pytest.raises(ValueError, match="start and end"):
+        empg.step_ids_from_delimiters(t, start=[END], end=[5, END])
     with pytest.raises(ValueError, match="truncated"):
         empg.step_ids_from_delimiters(t, start=HEADER, end=[END], truncated="cut")
     with pytest.raises(ValueError, match="mask"):
@@ -117,15 +127,20 @@ def test_bad_inputs_name_the_argument():
 # --- vectorised vs plain-loop reference -----------------------------------------------------------
 
 
+def _suffixes(a, b):
+    short, long_ = sorted((a, b), key=len)
+    return long_[len(long_) - len(short) :] == short
+
+
 @st.composite
 def delimited_batches(draw):
     b = draw(st.integers(1, 3))
     length = draw(st.integers(1, 24))
-    # Small vocabulary so that delimiters occur often. Start and end may share tokens (ChatML's
-    # "assistant\n" and "<|im_end|>\n" share "\n") but not their last token: otherwise one position
-    # would both open and close a step, which no chat template does.
+    # Small vocabulary so that delimiters occur often. Start and end may share tokens, even their
+    # last one (ChatML's "assistant\n" and "<|im_end|>\n" share "\n"), but neither may be a suffix of
+    # the other (rejected with a ValueError: one position would both open and close a step).
     start = draw(st.lists(st.sampled_from([1, 2, 3]), min_size=1, max_size=3))
-    end = draw(st.lists(st.sampled_from([2, 3, 4, 5]), min_size=1, max_size=2).filter(lambda e: e[-1] != start[-1]))
+    end = draw(st.lists(st.sampled_from([2, 3, 4, 5]), min_size=1, max_size=2).filter(lambda e: not _suffixes(start, e)))
     toks = draw(st.lists(st.lists(st.integers(0, 6), min_size=length, max_size=length), min_size=b, max_size=b))
     use_mask = draw(st.booleans())
     mask = draw(st.lists(st.lists(st.booleans(), min_size=length, max_size=length), min_size=b, max_size=b))

@@ -46,6 +46,10 @@ def make_env(game_path, **kwargs) -> TextWorldEnv:
     return TextWorldEnv(game_path=game_path, **kwargs)
 
 
+def _game_files(game_path) -> list[str]:
+    return sorted([game_path.name, game_path.with_suffix(".json").name])
+
+
 def _generate_in(cache_dir: str) -> str:
     return str(generate_game(**PARAMS, cache_dir=cache_dir))
 
@@ -60,7 +64,7 @@ def test_generate_game_writes_z8_and_json_named_by_parameters(game_path, cache_d
     for part in ("ws2", "no3", "ql2", "seed7"):
         assert part in game_path.name
     # Only the two game files remain: the private temporary compile directory was removed.
-    assert sorted(p.name for p in cache_dir.iterdir()) == sorted([game_path.name, game_path.with_suffix(".json").name])
+    assert sorted(p.name for p in cache_dir.iterdir()) == _game_files(game_path)
 
 
 def test_walkthrough_length_is_the_quest_length(game_path):
@@ -89,7 +93,7 @@ def test_concurrent_generation_is_safe_and_deterministic(game_path, tmp_path):
         paths = pool.map(_generate_in, [str(tmp_path), str(tmp_path)])
     assert paths[0] == paths[1] == str(tmp_path / game_path.name)
     assert pathlib.Path(paths[0]).read_bytes() == game_path.read_bytes()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([game_path.name, game_path.with_suffix(".json").name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == _game_files(game_path)
 
 
 def test_different_seed_gives_a_different_game(game_path, cache_dir):
@@ -235,6 +239,10 @@ def test_invalid_index_is_reported_not_raised(game_path):
         assert not terminated and not truncated
     with pytest.raises(TypeError, match="action"):
         env.step("look")
+    with pytest.raises(TypeError, match="action"):
+        env.step(1.0)
+    obs, _, _, _, info = env.step(np.array(info0["admissible_commands"].index("look")))  # 0-d array
+    assert not info["invalid_action"] and info["command"] == "look"
     env.close()
 
 

@@ -31,6 +31,7 @@ Works in ``gymnasium.vector.SyncVectorEnv`` (observations come back as a tuple o
 
 from __future__ import annotations
 
+import operator
 import os
 import pathlib
 import string
@@ -216,12 +217,14 @@ class TextWorldEnv(gym.Env):
         """Play admissible command number ``action``; returns the gymnasium 5-tuple."""
         if self._done:
             raise RuntimeError("step() called on a finished episode (or before reset()); call reset()")
-        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
-            if isinstance(action, np.ndarray) and action.shape == () and np.issubdtype(action.dtype, np.integer):
-                action = int(action)
-            else:
-                raise TypeError(f"action must be an int index, got {type(action).__name__} ({action!r})")
-        action = int(action)
+        try:
+            if isinstance(action, (bool, np.bool_)):
+                raise TypeError
+            action = operator.index(action)  # int, numpy integer, 0-d integer array
+        except TypeError:
+            raise TypeError(
+                f"action must be an int index, got {type(action).__name__} ({action!r})"
+            ) from None
         self._episode_step += 1
         commands = self._infos["admissible_commands"]
         if not 0 <= action < min(len(commands), self.max_actions):

@@ -1,14 +1,17 @@
-// MathJax 3 settings for pymdownx.arithmatex (generic mode): $...$ inline, $$...$$ display.
+// MathJax 3 settings. Markdown pages: pymdownx.arithmatex (generic mode) turns $...$ / $$...$$ into
+// \(...\) / \[...\] inside elements of class "arithmatex". Tutorials (mkdocs-jupyter): markdown
+// cells keep $...$ inside elements of class "jp-RenderedMarkdown". Only those two are typeset, so a
+// dollar sign in ordinary text (a price) is left alone.
 window.MathJax = {
   tex: {
-    inlineMath: [["\\(", "\\)"]],
-    displayMath: [["\\[", "\\]"]],
+    inlineMath: [["\\(", "\\)"], ["$", "$"]],
+    displayMath: [["\\[", "\\]"], ["$$", "$$"]],
     processEscapes: true,
     processEnvironments: true
   },
   options: {
     ignoreHtmlClass: ".*|",
-    processHtmlClass: "arithmatex"
+    processHtmlClass: "arithmatex|jp-RenderedMarkdown"
   }
 };
 

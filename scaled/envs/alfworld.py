@@ -87,6 +87,7 @@ def _make_pddl_env(request_policy: bool):
 
 def expert_plan(game_file: str | os.PathLike) -> list[str]:
     """The planner's command sequence that wins ``game_file`` from its initial state ([] if none)."""
+    _import_alfworld(pathlib.Path(game_file).parent)
     env = _make_pddl_env(request_policy=True)
     try:
         env.load(str(game_file))
@@ -110,7 +111,7 @@ def build_game_file(trial_dir: str | os.PathLike, out_path: str | os.PathLike, *
         The game data dict that was written.
     """
     trial_dir = pathlib.Path(trial_dir)
-    _, _, add_task_to_grammar, pddl_path, twl2_path = _import_alfworld(None)
+    _, _, add_task_to_grammar, pddl_path, twl2_path = _import_alfworld(trial_dir)
     traj = json.loads((trial_dir / "traj_data.json").read_text())
     problem = (trial_dir / "initial_state.pddl").read_text()
     # The goal template is drawn with the *global* `random` (alfworld's get_templated_task_desc):
@@ -128,18 +129,21 @@ def build_game_file(trial_dir: str | os.PathLike, out_path: str | os.PathLike, *
             "pddl_problem": problem, "solvable": True, "walkthrough": None}
     out_path = pathlib.Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(game))
-    os.replace(tmp, out_path)
-    if check_solvable:
-        try:
-            plan = expert_plan(out_path)
-        except Exception:  # the engine raises on malformed problems: treat as unsolvable
-            plan = []
-        game["solvable"] = bool(plan)
-        game["walkthrough"] = plan or None
+    # unique temporary name: several processes may build the same cached game at once
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
         tmp.write_text(json.dumps(game))
-        os.replace(tmp, out_path)
+        if check_solvable:  # the planner reads the game from disk: check the temporary file
+            try:
+                plan = expert_plan(tmp)
+            except Exception:  # the engine raises on malformed problems: treat as unsolvable
+                plan = []
+            game["solvable"] = bool(plan)
+            game["walkthrough"] = plan or None
+            tmp.write_text(json.dumps(game))
+        os.replace(tmp, out_path)  # atomic: readers see no file or the finished one
+    finally:
+        tmp.unlink(missing_ok=True)
     return game
 
 
@@ -155,6 +159,9 @@ class AlfWorldEnv(TextEnv):
         goal_desc_human_anns_prob: passed to ``add_task_to_grammar`` when building game files.
         expert_plan: put the planner's remaining plan in ``info["expert_plan"]`` (slow: replans each step).
         seed: seeds the choice of game when ``reset`` gets no seed.
+
+    Importing ``alfworld`` creates ``$ALFWORLD_DATA`` (default ``~/.cache/alfworld``); when it is unset,
+    it is set to ``data_path`` first, so nothing is written to the home directory.
 
     Attributes:
         game_files: the playable game files (sorted); ``task_types_of_games`` their task types.
@@ -204,7 +211,12 @@ class AlfWorldEnv(TextEnv):
     def _collect_games(self) -> tuple[list[str], list[str]]:
         """Walk ``data_path`` like ``AlfredTWEnv.collect_game_files``; build missing game files."""
         games, types = [], []
-        for traj_path in sorted(self.data_path.rglob("traj_data.json")):
+        traj_paths = sorted(self.data_path.rglob("traj_data.json"))
+        if len(traj_paths) > 100:  # the full data set: thousands of folders, show progress
+            from tqdm.auto import tqdm
+
+            traj_paths = tqdm(traj_paths, desc="ALFWorld games", leave=False)
+        for traj_path in traj_paths:
             trial_dir = traj_path.parent
             rel = trial_dir.relative_to(self.data_path)
             if "movable" in str(rel) or "Sliced" in str(rel):  # not supported by ALFWorld either

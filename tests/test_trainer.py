@@ -1,0 +1,238 @@
+"""Tests of the toy trainer (empg/trainer.py) and its CLI (python -m empg.toy).
+
+In-process tests use a duck-typed chain environment defined here (no gymnasium), which also checks
+that the trainer needs nothing but ``reset(seed=)``/``step`` and ``observation_space.n``. The CLI
+runs in a subprocess on the real ``toy_envs/KeyDoor-v0`` (small layout) with tiny budgets.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from empg.trainer import (
+    ToyTrainConfig,
+    atomic_write_bytes,
+    collect_rollouts,
+    compute_step_advantages,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class _Space:
+    def __init__(self, n):
+        self.n = n
+
+
+class ChainEnv:
+    """Walk right from cell 0 to cell n within T steps; action 1 = right, 0 = left, 2/3 = stay. Reward 1 at n."""
+
+    def __init__(self, n=4, T=12):
+        self.n, self.T = n, T
+        self.observation_space, self.action_space = _Space(n + 1), _Space(4)
+
+    def reset(self, seed=None, options=None):
+        self.s, self.t = 0, 0
+        return self.s, {}
+
+    def step(self, a):
+        self.t += 1
+        self.s = self.s + 1 if a == 1 else (max(0, self.s - 1) if a == 0 else self.s)
+        done = self.s == self.n
+        return self.s, float(done), done, (self.t >= self.T and not done), {}
+
+
+def _cfg(**kw):
+    base = dict(updates=4, tasks_per_update=2, group_size=4, progress=False, plot=False, lr=0.2)
+    base.update(kw)
+    return ToyTrainConfig(**base)
+
+
+def test_rollout_layout_and_step_entropy():
+    """Step rows: one per step, step index 0..T_i−1, entropy = log 4 under the uniform initial policy."""
+    from empg.policies import TabularSoftmaxPolicy
+
+    pol = TabularSoftmaxPolicy(5, 4)
+    batch = collect_rollouts(pol, ChainEnv, [0, 1], 3, generator=torch.Generator().manual_seed(0))
+    assert batch.num_episodes == 6 and batch.group.tolist() == [0, 0, 0, 1, 1, 1]
+    assert batch.num_steps == int(batch.length.sum())
+    for i in range(6):
+        steps = batch.step[batch.trajectory == i].sort().values
+        assert steps.tolist() == list(range(int(batch.length[i])))
+    assert torch.allclose(batch.step_entropy, torch.full_like(batch.step_entropy, torch.log(torch.tensor(4.0)).item()))
+    # Prop. 1 under the uniform policy: E‖e_a − π‖² = 1 − 1/4 and every taken action has exactly that norm.
+    assert torch.allclose(batch.score_norm_sq, torch.full_like(batch.score_norm_sq, 0.75))
+    assert torch.allclose(batch.rewards, batch.success.double())
+
+
+def test_advantages_go_through_the_registry():
+    """GRPO: A = (R − mean_g)/(std_g + 1e-6) on each step; EMPG full: zero batch mean (Eq. 7) and different."""
+    from empg.policies import TabularSoftmaxPolicy
+
+    pol = TabularSoftmaxPolicy(5, 4, init_std=1.0)
+    batch = collect_rollouts(pol, ChainEnv, [0, 1, 2, 3], 4, generator=torch.Generator().manual_seed(3))
+    adv_g, stats = compute_step_advantages(batch, _cfg(empg="off"))
+    r = batch.rewards
+    for g in range(4):
+        rg = r[batch.group == g]
+        a = (rg - rg.mean()) / (rg.std() + 1e-6)
+        for j, traj in enumerate(torch.nonzero(batch.group == g).flatten().tolist()):
+            assert torch.allclose(adv_g[batch.trajectory == traj], a[j].expand(int(batch.length[traj])).double())
+    adv_e, stats_e = compute_step_advantages(batch, _cfg(empg="full"))
+    assert abs(float(adv_e.mean())) < 1e-9
+    assert not torch.allclose(adv_e, adv_g)
+    assert stats["empg/scale_mean"] == pytest.approx(1.0, abs=1e-6)
+    assert "empg/clarity_mean" in stats and "empg/step_entropy_mean" in stats
+
+
+@pytest.mark.parametrize("method", ["grpo", "empg", "dapo_empg"])
+def test_chain_learns(method):
+    """A 4-step chain (uniform success ≈ 0.2 in 12 steps): 25 updates lift the success rate above 0.9."""
+    cfg = ToyTrainConfig.for_method(method, updates=25, tasks_per_update=4, group_size=8, progress=False, plot=False, lr=0.2)
+    res = train(cfg, ChainEnv)
+    curve = res.curve()
+    assert sum(curve[-3:]) / 3 > 0.9, curve
+    row = res.history[-1]
+    for key in ("charts/success_rate", "charts/episode_return", "charts/episode_length", "empg/step_entropy_mean",
+                "empg/scale_mean", "empg/clarity_mean", "policy/kl_prev", "policy/kl_init", "losses/grad_norm",
+                "losses/policy", "prop1/score_norm_sq_mean", "prop1/expected_score_norm_sq_mean"):
+        assert key in row, key
+        assert row[key] == row[key], key  # no NaN
+
+
+def test_clipped_loss_with_epochs_and_kl():
+    cfg = _cfg(loss="clipped", epochs=3, minibatches=2, kl_coef=0.05, outcome="dapo", empg="full", agg="seq-mean-token-mean")
+    res = train(cfg, ChainEnv)
+    row = res.history[-1]
+    assert "policy/clip_frac" in row and "losses/kl" in row and "dapo/kept_groups" in row
+    assert row["policy/kl_init"] > 0
+
+
+def _comparable(history):
+    return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in history]
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(loss="clipped", epochs=2, minibatches=2, outcome="dapo", empg="full", optimizer="adam")])
+def test_resume_equals_uninterrupted(tmp_path, kw):
+    """3 updates + resume to 6 gives exactly the history and parameters of 6 uninterrupted updates."""
+    full = train(_cfg(updates=6, out=str(tmp_path / "full"), checkpoint_every=2, **kw), ChainEnv)
+    part = train(_cfg(updates=3, out=str(tmp_path / "part"), checkpoint_every=2, **kw), ChainEnv)
+    ck = load_checkpoint(tmp_path / "part" / "checkpoint.pt")
+    assert ck["update"] == 3 and len(ck["history"]) == 3
+    assert {"policy", "optimizer", "generator", "torch_rng", "init_policy"} <= set(ck)
+    resumed = train(_cfg(updates=6, out=str(tmp_path / "part"), checkpoint_every=2, resume=True, **kw), ChainEnv)
+    assert _comparable(resumed.history) == _comparable(full.history)
+    assert torch.equal(resumed.policy.table, full.policy.table)
+    # stopping early through the callback also leaves a resumable checkpoint
+    stopped = train(_cfg(updates=6, out=str(tmp_path / "cb"), checkpoint_every=0, **kw), ChainEnv,
+                    callback=lambda u, m: u == 2)
+    assert len(stopped.history) == 2 and load_checkpoint(tmp_path / "cb" / "checkpoint.pt")["update"] == 2
+    again = train(_cfg(updates=6, out=str(tmp_path / "cb"), checkpoint_every=0, resume=True, **kw), ChainEnv)
+    assert _comparable(again.history) == _comparable(full.history)
+
+
+def test_resume_rejects_changed_config(tmp_path):
+    train(_cfg(updates=2, out=str(tmp_path)), ChainEnv)
+    with pytest.raises(ValueError, match="lr"):
+        train(_cfg(updates=4, out=str(tmp_path), resume=True, lr=0.5), ChainEnv)
+
+
+def test_atomic_writes_leave_old_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"update": 1})
+    with pytest.raises(TypeError):
+        atomic_write_bytes(path, "not bytes")  # fails inside the write, after the temp file exists
+    assert load_checkpoint(path) == {"update": 1}
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"update": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path) == {"update": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no temp files left behind
+
+
+@pytest.mark.parametrize("bad", [dict(updates=0), dict(group_size=1), dict(lr=-1.0), dict(lr=float("nan")),
+                                 dict(empg="half"), dict(outcome="ppo"), dict(loss="mse"), dict(agg="sum"),
+                                 dict(zeta=-0.1), dict(resume=True), dict(tasks_per_update=2.5), dict(policy="mlp")])
+def test_bad_config_raises(bad):
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=name if name != "resume" else "out"):
+        ToyTrainConfig(**bad)
+    with pytest.raises(ValueError, match="method"):
+        ToyTrainConfig.for_method("ppo")
+
+
+def test_text_env_with_loglinear_policy():
+    """A one-step text task: pick the command that names the object in the observation (log-linear policy)."""
+    objects = ["key", "apple", "lamp", "coin"]
+
+    class PickEnv:
+        def reset(self, seed=None, options=None):
+            self.target = objects[(seed or 0) % 4]
+            cmds = [f"take {o}" for o in objects]
+            return f"You see a {self.target} on the floor.", {"admissible_commands": cmds}
+
+        def step(self, a):
+            won = objects[a] == self.target
+            return "done", float(won), True, False, {"won": won, "admissible_commands": ["look"]}
+
+    cfg = _cfg(updates=20, tasks_per_update=8, group_size=4, num_tasks=4, lr=0.5, num_features=256)
+    res = train(cfg, PickEnv)
+    assert type(res.policy).__name__ == "LogLinearPolicy"
+    assert sum(res.curve()[-3:]) / 3 > 0.9, res.curve()  # uniform start: 0.25
+
+
+def _cli(*args, cwd=REPO):
+    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "empg.toy", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+SMALL = ["--env", "toy_envs/KeyDoor-v0", "--env-kwargs", '{"layout": "small"}', "--tasks-per-update", "2",
+         "--group-size", "4", "--progress", "false", "--checkpoint-every", "1"]
+
+
+def test_cli_smoke_and_resume(tmp_path):
+    """Subprocess runs as a user would: metrics files, plot, checkpoint; --resume continues to the same numbers."""
+    straight = tmp_path / "straight"
+    p = _cli(*SMALL, "--method", "empg", "--updates", "4", "--out", str(straight), "--prop1-every", "2")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout.strip().splitlines()[-1])
+    assert summary["method"] == "empg" and summary["updates"] == 4
+    for name in ("metrics.json", "metrics.csv", "config.json", "checkpoint.pt", "curves.png", "prop1.csv"):
+        assert (straight / name).stat().st_size > 0, name
+    hist = json.loads((straight / "metrics.json").read_text())
+    assert [r["update"] for r in hist] == [1, 2, 3, 4]
+    header = (straight / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "charts/success_rate" in header and "empg/scale_mean" in header and "policy/kl_prev" in header
+    prop1 = (straight / "prop1.csv").read_text().splitlines()
+    assert prop1[0].startswith("update,step_entropy,renyi2,score_norm_sq") and len(prop1) > 1
+
+    part = tmp_path / "part"
+    assert _cli(*SMALL, "--method", "empg", "--updates", "2", "--out", str(part), "--prop1-every", "2").returncode == 0
+    p = _cli("--out", str(part), "--resume", "--updates", "4", "--progress", "false")
+    assert p.returncode == 0, p.stderr
+    resumed = json.loads((part / "metrics.json").read_text())
+    assert _comparable(resumed) == _comparable(hist)
+
+
+def test_cli_help_and_errors():
+    p = _cli("--help")
+    assert p.returncode == 0
+    assert "Episodes per task, G" in p.stdout and "--tasks-per-update" in p.stdout and "--method" in p.stdout
+    p = _cli("--updates", "0", "--progress", "false")
+    assert p.returncode == 2 and "updates must be an int >= 1" in p.stderr
+    p = _cli("--env", "toy_envs/NoSuch-v0", "--updates", "1")
+    assert p.returncode == 2 and "NoSuch" in p.stderr
