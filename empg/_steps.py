@@ -224,14 +224,12 @@ def step_ids_from_delimiters(
     # Tokens of a start sequence that opens a step inside an open step are header, not content.
     in_step &= ~_covered(start_hit, start_seq.numel())
     if truncated == "drop":
-        # A step is closed when an end match occurs at or after its tokens within the same step.
+        # A step is closed when an end match completes at or after its tokens and before the next
+        # header completes (positions of last tokens; L when there is none, so next_end == L, "no
+        # end at all", is never closed). An end and a start never complete at the same position.
         next_end = _first_at_or_after(end_hit)
         next_start = _first_at_or_after(start_hit)
-        m = start_seq.numel()
-        # First token of the next header (L + m when there is none, so any end counts).
-        next_header = torch.where(next_start >= length, torch.full_like(next_start, length + m), next_start - (m - 1))
-        closed = (next_end < length) & (next_end < next_header)  # next_end == L: no end at all
-        in_step &= closed
+        in_step &= next_end < next_start
     # Dense numbering: a token begins a step when its opening header differs from that of the
     # previous step token of the row (not merely the previous token: a masked token inside a step
     # must not split it).

@@ -4,7 +4,7 @@ This module is shared by the toy environment (``toy_envs/TextWorld-v0``) and the
 environment (``scaled/envs``). It does three things:
 
 1. :func:`generate_game` makes a game with ``textworld.generator.make_game`` + ``compile_game``
-   (in-process; about 0.5–1.5 s per small game, against about 2–5 s for ``tw-make custom`` in a
+   (in-process; about 0.5–1.5 s per small game, against about 2–6 s for ``tw-make custom`` in a
    subprocess, which produces the very same ``.z8`` bytes). The result is cached: the file name
    encodes the textworld version and every parameter, e.g.
    ``tw1.7.0_ws3_no5_ql3_seed1.z8`` (with its ``.json`` next to it, which textworld needs to
@@ -27,18 +27,14 @@ environment (``scaled/envs``). It does three things:
    the ``>`` prompt and the status bar are removed). ``score`` is textworld's *cumulative* score
    and ``done`` is ``won or lost`` (textworld's own convention: the old 4-tuple). ``infos`` has:
 
-   ===================== ===========================================================
-   ``admissible_commands`` ``list[str]``, sorted, the commands textworld accepts now
-   ``won`` / ``lost``      ``bool``
-   ``score``               ``int``, cumulative; ``max_score``: ``int``
-   ``moves``               ``int``, turns taken so far (textworld's count)
-   ``policy_commands``     ``list[str]``, a shortest winning plan from the current state
-   ``walkthrough``         ``list[str]``, the winning plan from the start (fixed)
-   ``objective``           ``str``, the quest text
-   ``description``         ``str``, the current room's description (cleaned)
-   ``inventory``           ``str``, the inventory text (cleaned)
-   ``feedback``            ``str``, the raw, uncleaned feedback
-   ===================== ===========================================================
+   - ``admissible_commands``: ``list[str]``, sorted, the commands textworld accepts now;
+   - ``won``, ``lost``: ``bool``;
+   - ``score`` (cumulative), ``max_score``, ``moves`` (turns taken so far): ``int``;
+   - ``policy_commands``: ``list[str]``, a shortest winning plan from the current state;
+   - ``walkthrough``: ``list[str]``, the winning plan from the start (fixed);
+   - ``objective``: ``str``, the quest text;
+   - ``description``, ``inventory``: ``str``, the current room and the inventory (cleaned);
+   - ``feedback``: ``str``, the raw, uncleaned feedback.
 
    Every call returns fresh lists, so callers may keep or mutate them.
 

@@ -6,7 +6,7 @@ import pytest
 
 pytestmark = pytest.mark.verl
 
-pytest.importorskip("verl")
+pytest.importorskip("verl.protocol")
 
 
 def test_agent_loop_is_registered_in_verl():

@@ -8,7 +8,7 @@ import pytest
 
 pytestmark = pytest.mark.verl
 pytest.importorskip("hydra")
-pytest.importorskip("verl")
+pytest.importorskip("verl.protocol")
 
 ROOT = Path(__file__).resolve().parents[2]
 

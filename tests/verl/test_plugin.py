@@ -11,7 +11,7 @@ import torch
 
 pytestmark = pytest.mark.verl
 
-verl = pytest.importorskip("verl")
+verl = pytest.importorskip("verl.protocol")
 from omegaconf import OmegaConf  # noqa: E402
 from verl import DataProto  # noqa: E402
 from verl.trainer.ppo import core_algos, ray_trainer  # noqa: E402
