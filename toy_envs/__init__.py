@@ -34,3 +34,7 @@ ENV_IDS = tuple(_ENTRY_POINTS)
 for _env_id, _entry_point in _ENTRY_POINTS.items():
     if _env_id not in registry:  # re-importing (e.g. importlib.reload) must not warn about re-registration
         register(id=_env_id, entry_point=_entry_point)
+
+from .textworld_env import register_textworld_variants  # noqa: E402  (does not import textworld)
+
+register_textworld_variants()
