@@ -57,9 +57,11 @@ def as_int_tensor(x: Any, name: str) -> torch.Tensor:
 
 def check_finite(t: torch.Tensor, name: str, where: torch.Tensor | None = None) -> None:
     """Raise ``ValueError`` if ``t`` (restricted to ``where``) holds NaN or inf."""
-    vals = t if where is None else t[where]
-    if vals.numel() and not torch.isfinite(vals).all():
-        n_bad = int((~torch.isfinite(vals)).sum())
+    bad = ~torch.isfinite(t)
+    if where is not None:
+        bad &= where  # no boolean indexing: a mask-and keeps this one pass over the data
+    if bool(bad.any()):
+        n_bad = int(bad.sum())
         raise ValueError(f"{name} holds {n_bad} NaN/inf value(s)" + (" on step tokens" if where is not None else ""))
 
 

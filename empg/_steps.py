@@ -67,12 +67,24 @@ def index_steps(step_ids: torch.Tensor) -> StepIndex:
         raise ValueError("step_ids must be >= 0 for step tokens and -1 for tokens in no step, got values < -1")
     in_step = ids >= 0
     b, _ = ids.shape
-    width = int(ids.max()) + 1 if in_step.any() else 1
-    rows = torch.arange(b, device=ids.device).unsqueeze(1).expand_as(ids)
+    width = int(ids.max()) + 1 if bool(in_step.any()) else 1
+    rows = torch.arange(b, device=ids.device).unsqueeze(1)
     key = rows * width + ids.clamp_min(0)
-    uniq, inverse, counts = torch.unique(key[in_step], sorted=True, return_inverse=True, return_counts=True)
-    token_step = torch.full_like(ids, -1)
-    token_step[in_step] = inverse
+    n_keys = b * width
+    if n_keys <= 4 * ids.numel() + 1024:
+        # Dense (row, step) keys: one bincount and a cumsum, no sort and no boolean indexing.
+        # Tokens in no step go to an extra bin n_keys that is dropped.
+        key = torch.where(in_step, key, torch.full_like(key, n_keys))
+        counts_all = torch.bincount(key.reshape(-1), minlength=n_keys + 1)[:n_keys]
+        present = counts_all > 0
+        position = torch.cumsum(present.long(), 0) - 1
+        uniq = torch.nonzero(present).squeeze(1)
+        counts = counts_all[uniq]
+        token_step = torch.where(in_step, position[key.clamp_max(n_keys - 1)], torch.full_like(key, -1))
+    else:  # sparse, very large step ids: sort the keys instead
+        uniq, inverse, counts = torch.unique(key[in_step], sorted=True, return_inverse=True, return_counts=True)
+        token_step = torch.full_like(ids, -1)
+        token_step[in_step] = inverse
     row = torch.div(uniq, width, rounding_mode="floor")
     return StepIndex(
         row=row,
@@ -268,3 +280,15 @@ def _first_at_or_after(hit: torch.Tensor) -> torch.Tensor:
     marked = torch.where(hit, pos, torch.full_like(pos, length))
     return torch.flip(torch.cummin(torch.flip(marked, [1]), dim=1).values, [1])
 
+
+
+def scatter_step_mean(values: torch.Tensor, idx: StepIndex) -> torch.Tensor:
+    """``[S]`` float64 mean of ``values [B, L]`` over the tokens of each step of ``idx``.
+
+    Tokens in no step are sent to an extra bin that is dropped (no boolean indexing), so their
+    values, even NaN, never reach a step.
+    """
+    slot = torch.where(idx.in_step, idx.token_step, torch.full_like(idx.token_step, idx.num_steps))
+    vals = torch.where(idx.in_step, values.double(), torch.zeros((), dtype=torch.float64, device=values.device))
+    sums = torch.bincount(slot.reshape(-1), weights=vals.reshape(-1), minlength=idx.num_steps + 1)[: idx.num_steps]
+    return sums / idx.token_count.double()

@@ -20,8 +20,9 @@ __all__ = [
     "DEFAULT_CHUNK_BYTES",
 ]
 
-#: Work-space budget for one chunk of ``token_entropy``: 32 MiB of float32 probabilities.
-DEFAULT_CHUNK_BYTES = 32 * 2**20
+#: Work-space budget for one chunk of ``token_entropy``: 16 MiB of float32 probabilities (kept
+#: below glibc's 32 MiB mmap threshold, so freed chunks go back to the system).
+DEFAULT_CHUNK_BYTES = 16 * 2**20
 
 
 def _rows(logits: Any, dim: int, name: str = "logits") -> tuple[torch.Tensor, torch.Size]:
@@ -65,25 +66,51 @@ def token_entropy(logits: Any, dim: int = -1, *, chunk_bytes: int = DEFAULT_CHUN
         raise ValueError(f"chunk_bytes must be > 0, got {chunk_bytes}")
     n, v = z.shape
     rows_per_chunk = max(1, int(chunk_bytes // (4 * v)))
-    pieces = []
-    for lo in range(0, n, rows_per_chunk):
-        zc = z[lo : lo + rows_per_chunk]
-        work = zc.float() if zc.dtype in (torch.float16, torch.bfloat16) else zc
-        # H is shift-invariant; subtracting the row max first avoids the cancellation of
-        # lse − Σ p z when both are ~1e4 (float32 would lose every digit of H).
-        work = work - work.detach().amax(dim=-1, keepdim=True)
-        lse = torch.logsumexp(work, dim=-1, keepdim=True)
-        if not torch.isfinite(lse).all():
-            raise ValueError("logits must be finite or -inf, with at least one finite value per distribution")
-        p = torch.exp(work - lse)
-        # -inf logits have p = 0; define 0 * (-inf) = 0 rather than NaN. Replacing the logit (not the
-        # product) keeps the gradient finite too: d(p·z)/dp would otherwise be -inf · 0 = NaN.
-        safe = torch.where(p > 0, work, torch.zeros((), dtype=work.dtype, device=work.device))
-        pz = p * safe
-        h = (lse.squeeze(-1) - pz.sum(-1)).clamp_min(0.0)
-        pieces.append(h.to(z.dtype))
-    out = torch.cat(pieces) if pieces else z.new_empty(0)
+    if z.requires_grad and torch.is_grad_enabled():
+        pieces = [_entropy_chunk_autograd(z[lo : lo + rows_per_chunk]) for lo in range(0, n, rows_per_chunk)]
+        out = torch.cat(pieces) if pieces else z.new_empty(0)
+    else:
+        # No graph needed (the usual case: entropies for EMPG are computed under no_grad): work in
+        # place, so a chunk costs two float32 buffers and nothing of the full input is copied.
+        out = torch.empty(n, dtype=z.dtype, device=z.device)
+        with torch.no_grad():
+            for lo in range(0, n, rows_per_chunk):
+                out[lo : lo + rows_per_chunk] = _entropy_chunk_inplace(z[lo : lo + rows_per_chunk]).to(z.dtype)
     return out.reshape(lead)
+
+
+def _bad_logits() -> ValueError:
+    return ValueError("logits must be finite or -inf, with at least one finite value per distribution")
+
+
+def _entropy_chunk_inplace(zc: torch.Tensor) -> torch.Tensor:
+    """H of each row of ``zc`` with two chunk-sized buffers: w = z − max, p = exp(w)."""
+    w = zc.float() if zc.dtype in (torch.float16, torch.bfloat16) else zc.clone()
+    # H is shift-invariant; subtracting the row max avoids the cancellation of lse − Σ p z when
+    # both are ~1e4 (float32 would lose every digit of H).
+    w.sub_(w.amax(dim=-1, keepdim=True))
+    p = torch.exp(w)
+    total = p.sum(-1)  # ≥ 1 (the max term is exp(0)) unless the row had NaN/+inf or was all -inf
+    if not torch.isfinite(total).all():
+        raise _bad_logits()
+    # -inf logits have p = 0; clamping them to the dtype's min gives 0 · min = 0 instead of NaN.
+    w.clamp_min_(torch.finfo(w.dtype).min)
+    expected_w = p.mul_(w).sum(-1) / total
+    return (torch.log(total) - expected_w).clamp_min_(0.0)
+
+
+def _entropy_chunk_autograd(zc: torch.Tensor) -> torch.Tensor:
+    """The same value as :func:`_entropy_chunk_inplace`, out of place so that autograd can flow."""
+    work = zc.float() if zc.dtype in (torch.float16, torch.bfloat16) else zc
+    work = work - work.detach().amax(dim=-1, keepdim=True)
+    lse = torch.logsumexp(work, dim=-1, keepdim=True)
+    if not torch.isfinite(lse).all():
+        raise _bad_logits()
+    p = torch.exp(work - lse)
+    # Replacing the -inf logit (not the product) keeps the gradient finite: d(p·z)/dp would
+    # otherwise be -inf · 0 = NaN.
+    safe = torch.where(p > 0, work, torch.zeros((), dtype=work.dtype, device=work.device))
+    return (lse.squeeze(-1) - (p * safe).sum(-1)).clamp_min(0.0).to(zc.dtype)
 
 
 def renyi2_entropy(logits: Any, dim: int = -1) -> torch.Tensor:
@@ -135,14 +162,11 @@ def step_entropies(entropy: Any, step_ids: Any) -> tuple[torch.Tensor, torch.Ten
     Returns:
         ``(step_entropy [S], row [S], step [S])``, sorted by (row, step).
     """
-    from ._steps import index_steps
+    from ._steps import index_steps, scatter_step_mean
 
     ent = as_float_tensor(entropy, "entropy")
     ids = as_int_tensor(step_ids, "step_ids")
     check_same_shape(ent, "entropy", ids, "step_ids")
     idx = index_steps(ids)
     check_finite(ent, "entropy", idx.in_step)
-    h = torch.zeros(idx.num_steps, dtype=torch.float64, device=ent.device)
-    h.index_add_(0, idx.token_step[idx.in_step], ent[idx.in_step].double())
-    h = h / idx.token_count.double()
-    return h.to(ent.dtype), idx.row, idx.step
+    return scatter_step_mean(ent, idx).to(ent.dtype), idx.row, idx.step

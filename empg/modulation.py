@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ._checks import as_float_tensor, as_int_tensor, check_finite, check_positive, check_same_shape
-from ._steps import StepIndex, index_step_rows, index_steps
+from ._steps import StepIndex, index_step_rows, index_steps, scatter_step_mean
 
 __all__ = [
     "ModulationTerms",
@@ -154,15 +154,13 @@ def _token_inputs(advantages: Any, entropy: Any, step_ids: Any):
     idx = index_steps(ids)
     check_finite(ent, "entropy", idx.in_step)
     check_finite(adv, "advantages", idx.in_step)
-    if idx.in_step.any() and float(ent[idx.in_step].min()) < 0:
+    if bool(((ent < 0) & idx.in_step).any()):
         raise ValueError("entropy must be >= 0 on step tokens, got a negative value")
     return adv, ent, idx
 
 
 def _per_step_mean(values: torch.Tensor, idx: StepIndex) -> torch.Tensor:
-    acc = torch.zeros(idx.num_steps, dtype=torch.float64, device=values.device)
-    acc.index_add_(0, idx.token_step[idx.in_step], values[idx.in_step].double())
-    return acc / idx.token_count.double()
+    return scatter_step_mean(values, idx)
 
 
 def modulation_terms(
@@ -211,14 +209,15 @@ def modulate_advantages(
     """
     _check_hparams(k, k_f, zeta, eps)
     adv, ent, idx = _token_inputs(advantages, entropy, step_ids)
-    out = adv.clone()
     if idx.num_steps == 0:
-        return out
+        return adv.clone()
     terms = _step_terms(idx, _per_step_mean(ent, idx), _per_step_mean(adv, idx), k=k, k_f=k_f, zeta=zeta, eps=eps)
-    s = idx.token_step[idx.in_step]
-    vals = terms.scale[s] * adv[idx.in_step].double() + terms.bonus[s] - terms.mean_modulated
-    out[idx.in_step] = vals.to(out.dtype)
-    return out
+    # Gather g and bonus per token (tokens in no step read a padding slot and are then restored).
+    slot = torch.where(idx.in_step, idx.token_step, torch.full_like(idx.token_step, idx.num_steps))
+    scale = torch.cat([terms.scale, terms.scale.new_zeros(1)])[slot]
+    shift = torch.cat([terms.bonus, terms.bonus.new_zeros(1)])[slot] - terms.mean_modulated
+    vals = scale * adv.double() + shift
+    return torch.where(idx.in_step, vals.to(adv.dtype), adv)
 
 
 def _step_inputs(advantages: Any, step_entropy: Any, trajectory: Any, step: Any):

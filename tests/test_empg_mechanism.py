@@ -49,6 +49,7 @@ def test_empg_enlarges_confident_and_damps_uncertain_success_steps(seed):
 
     ratio_confident = float(size_empg[confident].mean() / size_grpo[confident].mean())
     ratio_uncertain = float(size_empg[uncertain].mean() / size_grpo[uncertain].mean())
+    print(f"seed {seed}: confident {ratio_confident:.3f} uncertain {ratio_uncertain:.3f}")
     assert ratio_confident > 1.1, ratio_confident
     assert ratio_uncertain < 0.9, ratio_uncertain
 

@@ -1,0 +1,282 @@
+"""Shared pieces of the miniature experiments: settings, environment factories, CIs, the worker pool, I/O.
+
+Every experiment runs many independent training runs (method × seed). They go through
+:func:`run_jobs`, a ``multiprocessing`` pool (``spawn``, 2 workers by default, one torch thread each),
+and each job is a plain dict so that it pickles. Statistics over seeds use a Student-t interval
+(:func:`t_interval`), computed here without scipy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+__all__ = [
+    "GRID",
+    "TEXT",
+    "GridSettings",
+    "TextSettings",
+    "t_interval",
+    "summarize",
+    "auc",
+    "final_success",
+    "run_jobs",
+    "base_parser",
+    "parse_seeds",
+    "write_json",
+    "save_figure",
+    "keydoor_factory",
+    "textworld_factory",
+    "fmt_ci",
+]
+
+# Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (standard tables).
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042]
+
+
+def t_quantile_975(df: int) -> float:
+    """t_{0.975, df}: table for df ≤ 30, then the expansion 1.96 + 2.4/df (error < 0.005)."""
+    if df < 1:
+        raise ValueError(f"df must be >= 1, got {df}")
+    return _T975[df - 1] if df <= 30 else 1.959964 + 2.4 / df
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean and two-sided 95% Student-t interval ``mean ± t_{0.975,n-1} · s/√n`` of ``values``.
+
+    Returns ``(mean, lower, upper)``; with one value the interval is the point itself.
+    """
+    xs = [float(v) for v in values]
+    if not xs:
+        raise ValueError("values must be non-empty")
+    if not all(math.isfinite(v) for v in xs):
+        raise ValueError(f"values must be finite, got {xs}")
+    n = len(xs)
+    mean = sum(xs) / n
+    if n == 1:
+        return mean, mean, mean
+    sd = math.sqrt(sum((v - mean) ** 2 for v in xs) / (n - 1))
+    half = t_quantile_975(n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def summarize(values: Sequence[float]) -> dict[str, Any]:
+    """``{"mean", "ci_low", "ci_high", "n", "values"}`` of per-seed ``values`` (95% t-interval)."""
+    m, lo, hi = t_interval(values)
+    return {"mean": m, "ci_low": lo, "ci_high": hi, "n": len(values), "values": [float(v) for v in values]}
+
+
+def fmt_ci(s: dict[str, Any], digits: int = 2) -> str:
+    """``"0.83 ± 0.05"`` (half-width of the 95% interval)."""
+    return f"{s['mean']:.{digits}f} ± {(s['ci_high'] - s['ci_low']) / 2:.{digits}f}"
+
+
+def auc(curve: Sequence[float]) -> float:
+    """Normalised area under a success curve: its mean over updates (in [0, 1] for success rates)."""
+    if not len(curve):
+        raise ValueError("curve must be non-empty")
+    return float(sum(curve) / len(curve))
+
+
+def final_success(curve: Sequence[float], last: int = 5) -> float:
+    """Mean success rate of the last ``last`` updates (training rollouts of the stochastic policy)."""
+    tail = list(curve)[-last:]
+    return float(sum(tail) / len(tail))
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class GridSettings:
+    """The gridworld training settings shared by every miniature experiment (one choice for all methods).
+
+    ``lr`` was chosen once, on the GRPO baseline, so that learning happens within the budget; every
+    method uses the same value. SGD rather than Adam: Adam divides each parameter's step by its own
+    running gradient scale, and for a tabular policy a state's parameters are its own, so the
+    per-state factor g of Eq. 10 would be largely divided out again (see docs/toys.md).
+    """
+
+    env: str = "toy_envs/KeyDoor-v0"
+    layout: str = "default"        # 22 optimal steps, key -> door -> goal
+    max_steps: int = 220           # 10x optimal: a random policy wins 4.6% (docs/toys.md table)
+    updates: int = 40
+    tasks_per_update: int = 4
+    group_size: int = 8            # paper: group size 8
+    loss: str = "clipped"          # PPO/DAPO surrogate: clip-higher only matters with a ratio
+    epochs: int = 2
+    optimizer: str = "sgd"
+    lr: float = 20.0
+    k: float = 1.0                 # reference pseudocode defaults
+    k_f: float = 1.0
+    zeta: float = 0.1
+
+    def train_kwargs(self) -> dict[str, Any]:
+        return dict(env=self.env, updates=self.updates, tasks_per_update=self.tasks_per_update,
+                    group_size=self.group_size, loss=self.loss, epochs=self.epochs, optimizer=self.optimizer,
+                    lr=self.lr, k=self.k, k_f=self.k_f, zeta=self.zeta, progress=False, plot=False)
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """TextWorld settings (log-linear policy over hashed (observation, command) features)."""
+
+    env: str = "toy_envs/TextWorld-v0"
+    game_seed: int = 0             # one generated game: world_size 3, nb_objects 5, quest_length 3
+    max_episode_steps: int = 20
+    updates: int = 15
+    tasks_per_update: int = 1
+    group_size: int = 8
+    loss: str = "clipped"
+    epochs: int = 2
+    optimizer: str = "sgd"
+    lr: float = 0.5
+    k: float = 1.0
+    k_f: float = 1.0
+    zeta: float = 0.1
+
+    def train_kwargs(self) -> dict[str, Any]:
+        return dict(env=self.env, updates=self.updates, tasks_per_update=self.tasks_per_update,
+                    group_size=self.group_size, loss=self.loss, epochs=self.epochs, optimizer=self.optimizer,
+                    lr=self.lr, k=self.k, k_f=self.k_f, zeta=self.zeta, num_tasks=1, policy="loglinear",
+                    progress=False, plot=False)
+
+
+GRID = GridSettings()
+TEXT = TextSettings()
+
+
+def keydoor_factory(layout: str = GRID.layout, max_steps: int = GRID.max_steps) -> Callable[[], Any]:
+    """``make_env()`` for the trainer: the KeyDoor class itself (no gymnasium wrappers: ~2x faster)."""
+    from toy_envs.gridworld import KeyDoorEnv
+
+    def make_env():
+        return KeyDoorEnv(layout=layout, max_steps=max_steps)
+
+    return make_env
+
+
+def textworld_factory(game_seed: int = TEXT.game_seed, max_episode_steps: int = TEXT.max_episode_steps):
+    """``make_env()`` for the trainer: one TextWorld game (generated once, cached on disk)."""
+    from toy_envs.textworld_env import TextWorldEnv
+
+    def make_env():
+        return TextWorldEnv(seed=game_seed, max_episode_steps=max_episode_steps, observation="state")
+
+    return make_env
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def run_jobs(fn: Callable[[dict], dict], jobs: Sequence[dict], workers: int = 2, desc: str = "runs") -> list[dict]:
+    """Run ``fn(job)`` for every job on ``workers`` processes (spawn); results in job order, with a tqdm bar."""
+    from tqdm.auto import tqdm
+
+    jobs = list(jobs)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    results: list[dict | None] = [None] * len(jobs)
+    bar = tqdm(total=len(jobs), desc=desc, dynamic_ncols=True)
+    if workers == 1:
+        _init_worker()
+        for i, job in enumerate(jobs):
+            results[i] = fn(job)
+            bar.update(1)
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(workers, initializer=_init_worker) as pool:
+            for i, res in pool.imap_unordered(_indexed, [(fn, i, job) for i, job in enumerate(jobs)]):
+                results[i] = res
+                bar.update(1)
+    bar.close()
+    return results  # type: ignore[return-value]
+
+
+def _indexed(arg: tuple[Callable[[dict], dict], int, dict]) -> tuple[int, dict]:
+    fn, i, job = arg
+    return i, fn(job)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"10"`` -> seeds 0..9; ``"3,5,8"`` -> those seeds."""
+    text = str(text).strip()
+    try:
+        if "," in text:
+            seeds = [int(s) for s in text.split(",") if s.strip()]
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds must be a count (10) or a list (0,1,2), got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds must give at least one seed >= 0, got {text!r}")
+    return seeds
+
+
+def base_parser(name: str, doc: str, default_seeds: str) -> argparse.ArgumentParser:
+    """The flags every experiment shares: --out, --seeds, --quick, --workers."""
+    p = argparse.ArgumentParser(prog=f"python -m toy_envs.experiments.{name}", description=doc,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", default=f"runs/{name}", help="output directory (results.json and PNGs)")
+    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds(default_seeds),
+                   help="number of seeds (N -> 0..N-1) or a comma-separated list")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny budget (a smoke test in seconds; the numbers mean nothing)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes")
+    return p
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as JSON atomically (temp file + os.replace)."""
+    from empg.trainer import atomic_write_bytes
+
+    atomic_write_bytes(path, json.dumps(data, indent=1).encode())
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 90) -> None:
+    """Save a matplotlib figure as PNG atomically and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from empg.trainer import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def meta(args: argparse.Namespace, t0: float, **extra: Any) -> dict[str, Any]:
+    """Run metadata for results.json: seeds, quick, workers, wall time."""
+    return {"seeds": list(args.seeds), "quick": bool(args.quick), "workers": int(args.workers),
+            "wall_time_s": round(time.perf_counter() - t0, 1), **extra}
+
+
+def mean_curve(curves: Iterable[Sequence[float]]) -> dict[str, list[float]]:
+    """Pointwise mean and 95% t-interval of equally long curves (one per seed)."""
+    curves = [list(c) for c in curves]
+    n = min(len(c) for c in curves)
+    mean, lo, hi = [], [], []
+    for j in range(n):
+        m, a, b = t_interval([c[j] for c in curves])
+        mean.append(m)
+        lo.append(a)
+        hi.append(b)
+    return {"mean": mean, "ci_low": lo, "ci_high": hi}
