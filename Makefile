@@ -64,7 +64,7 @@ $(VERL_VENV)/.stamp:
 	touch $@
 
 test-verl: $(VERL_VENV)/.stamp
-	$(VERL_VENV)/bin/python -m pytest -q -ra -m verl -p no:cacheprovider tests/verl
+	$(VERL_VENV)/bin/python -m pytest -o addopts="" -q -ra -m verl -p no:cacheprovider tests/verl
 
 ## Benchmarks: print speed/memory ratios against references measured in the same run.
 bench: $(VENV)/.stamp-all

@@ -109,7 +109,7 @@ class GridSettings:
     env: str = "toy_envs/KeyDoor-v0"
     layout: str = "default"        # 22 optimal steps, key -> door -> goal
     max_steps: int = 220           # 10x optimal: a random policy wins 4.6% (docs/toys.md table)
-    updates: int = 40
+    updates: int = 30
     tasks_per_update: int = 4
     group_size: int = 8            # paper: group size 8
     loss: str = "clipped"          # PPO/DAPO surrogate: clip-higher only matters with a ratio
@@ -139,7 +139,7 @@ class TextSettings:
     loss: str = "clipped"
     epochs: int = 2
     optimizer: str = "sgd"
-    lr: float = 0.5
+    lr: float = 0.25
     k: float = 1.0
     k_f: float = 1.0
     zeta: float = 0.1

@@ -1,0 +1,158 @@
+"""Miniature 1: EMPG against GRPO and DAPO, and the ablation (base / + scaling / + bonus / full).
+
+The shape of the paper's Deep Search ablation table (DAPO base; spec §6), plus GRPO ± EMPG, on
+the long-horizon gridworld (``toy_envs/KeyDoor-v0``, tabular softmax policy) and on one TextWorld
+game (``toy_envs/TextWorld-v0``, log-linear policy). For every (env, method, seed) one training run;
+the table gives final success (mean of the last 5 updates' training rollouts) and the AUC (mean
+success over all updates), each as a mean over seeds with a 95% Student-t interval.
+
+    python -m toy_envs.experiments.ablation --out runs/ablation            # full: 10 grid seeds, 5 text seeds
+    python -m toy_envs.experiments.ablation --out /tmp/abl --quick         # smoke test
+
+Writes ``OUT/results.json``::
+
+    {"experiment": "ablation", "settings": {"gridworld": {...}, "textworld": {...}},
+     "envs": {"gridworld": {"seeds": [...], "methods": {name: {"final_success": summary, "auc": summary,
+              "curve": {"mean", "ci_low", "ci_high"}, "wall_time_s": [...]}}}, "textworld": {...}},
+     "wall_time_s": float, ...}
+
+where a summary is ``{"mean", "ci_low", "ci_high", "n", "values"}``; and ``OUT/learning_curves.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from typing import Any
+
+from ._common import (GRID, TEXT, auc, base_parser, fmt_ci, final_success, keydoor_factory, mean_curve, meta,
+                      run_jobs, save_figure, summarize, textworld_factory, write_json)
+
+#: (row label, trainer method name). GRPO ± EMPG, then the DAPO-based ablation of the paper's table.
+METHOD_ROWS: list[tuple[str, str]] = [
+    ("GRPO", "grpo"),
+    ("GRPO + EMPG", "empg"),
+    ("DAPO (base)", "dapo"),
+    ("DAPO + scaling only", "dapo_empg_scaling"),
+    ("DAPO + bonus only", "dapo_empg_bonus"),
+    ("DAPO + EMPG (full)", "dapo_empg"),
+]
+
+
+def run_one(job: dict[str, Any]) -> dict[str, Any]:
+    """One training run; returns its success / KL / entropy curves and wall time."""
+    from empg.trainer import ToyTrainConfig, train
+
+    kw = dict(job["train_kwargs"])
+    cfg = ToyTrainConfig.for_method(job["method"], seed=job["seed"], **kw)
+    make_env = keydoor_factory(**job["env_kwargs"]) if job["env"] == "gridworld" else textworld_factory(**job["env_kwargs"])
+    t0 = time.perf_counter()
+    res = train(cfg, make_env)
+    return {
+        "env": job["env"], "method": job["method"], "seed": job["seed"],
+        "success": res.curve("charts/success_rate"),
+        "kl_prev": res.curve("policy/kl_prev"),
+        "entropy": res.curve("policy/entropy_mean"),
+        "env_steps": res.history[-1]["charts/env_steps"],
+        "wall_time_s": time.perf_counter() - t0,
+    }
+
+
+def settings(quick: bool) -> dict[str, dict[str, Any]]:
+    """Train kwargs and env kwargs per env (``quick`` shrinks the budget to a smoke test)."""
+    grid, text = GRID, TEXT
+    if quick:
+        grid = dataclasses.replace(grid, layout="small", max_steps=40, updates=3, tasks_per_update=2, group_size=4)
+        text = dataclasses.replace(text, updates=2, tasks_per_update=1, group_size=2, max_episode_steps=5)
+    return {
+        "gridworld": {"train_kwargs": grid.train_kwargs(),
+                      "env_kwargs": {"layout": grid.layout, "max_steps": grid.max_steps}},
+        "textworld": {"train_kwargs": text.train_kwargs(),
+                      "env_kwargs": {"game_seed": text.game_seed, "max_episode_steps": text.max_episode_steps}},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = base_parser("ablation", __doc__.split("\n")[0], "10")
+    p.add_argument("--text-seeds", type=int, default=5, help="number of TextWorld seeds (0 skips TextWorld)")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    sets = settings(args.quick)
+    text_seeds = list(range(min(args.text_seeds, 1 if args.quick else args.text_seeds)))
+    seeds_of = {"gridworld": list(args.seeds), "textworld": text_seeds}
+    jobs = [{"env": env, "method": m, "seed": s, **sets[env]}
+            for env in ("textworld", "gridworld") for _, m in METHOD_ROWS for s in seeds_of[env]]
+    # Quick mode: the text env is the slow part (game generation); keep one method there.
+    if args.quick:
+        jobs = [j for j in jobs if j["env"] == "gridworld" or j["method"] in ("grpo", "empg")]
+    results = run_jobs(run_one, jobs, workers=args.workers, desc="ablation")
+
+    envs: dict[str, Any] = {}
+    for env in ("gridworld", "textworld"):
+        rows = [r for r in results if r["env"] == env]
+        if not rows:
+            continue
+        methods = {}
+        for label, m in METHOD_ROWS:
+            rs = sorted((r for r in rows if r["method"] == m), key=lambda r: r["seed"])
+            if not rs:
+                continue
+            methods[m] = {
+                "label": label,
+                "final_success": summarize([final_success(r["success"]) for r in rs]),
+                "auc": summarize([auc(r["success"]) for r in rs]),
+                "curve": mean_curve([r["success"] for r in rs]),
+                "env_steps": summarize([r["env_steps"] for r in rs]),
+                "wall_time_s": [round(r["wall_time_s"], 2) for r in rs],
+            }
+        envs[env] = {"seeds": seeds_of[env], "methods": methods, "settings": sets[env]}
+    out = {"experiment": "ablation", "envs": envs, **meta(args, t0)}
+    from pathlib import Path
+
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    write_json(Path(args.out) / "results.json", out)
+    plot(envs, Path(args.out) / "learning_curves.png")
+    print(table(envs))
+    print(f"wall time {out['wall_time_s']:.1f} s ({args.workers} workers) -> {args.out}")
+    return 0
+
+
+def table(envs: dict[str, Any]) -> str:
+    """Markdown table: one block per env, one row per method."""
+    lines = []
+    for env, e in envs.items():
+        lines.append(f"\n{env} ({len(e['seeds'])} seeds): final success and AUC, mean ± 95% CI half-width\n")
+        lines.append("| method | final success | AUC | env steps |")
+        lines.append("|---|---|---|---|")
+        for m, s in e["methods"].items():
+            lines.append(f"| {s['label']} | {fmt_ci(s['final_success'])} | {fmt_ci(s['auc'])} | "
+                         f"{s['env_steps']['mean']:.0f} |")
+    return "\n".join(lines)
+
+
+def plot(envs: dict[str, Any], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 3.8), squeeze=False)
+    for ax, (env, e) in zip(axes[0], envs.items()):
+        for m, s in e["methods"].items():
+            c = s["curve"]
+            x = list(range(1, len(c["mean"]) + 1))
+            style = "-" if m.startswith("dapo") else "--"
+            ax.plot(x, c["mean"], style, label=s["label"], lw=1.5)
+            ax.fill_between(x, c["ci_low"], c["ci_high"], alpha=0.12)
+        ax.set_title(f"{env}: success rate ({len(e['seeds'])} seeds, 95% CI)", fontsize=10)
+        ax.set_xlabel("update")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
