@@ -29,7 +29,7 @@
 # training, and the size of each update (KL between consecutive policies).
 
 # %%
-SCALE = 1  # 1 = quick (CI, ~4 seeds); 5 = 20 seeds, tighter bands
+SCALE = 1  # 1 = quick (CI: 4 seeds per method); 5 = 20 seeds, tighter bands
 
 import math
 
@@ -43,7 +43,7 @@ from toy_envs.demo import DEMO_DEFAULTS, ENV_KWARGS, mean_ci
 
 torch.set_num_threads(1)
 N_SEEDS = 4 * SCALE
-UPDATES = 40
+UPDATES = 30
 
 # %% [markdown]
 # ## The setting, and why it needs care
@@ -68,10 +68,17 @@ config = dict(DEMO_DEFAULTS, updates=UPDATES)
 print("shared config:", config)
 
 # %% [markdown]
-# ## Train both methods on the same seeds
+# ## Train four methods on the same seeds
+#
+# * `grpo`: the GRPO advantage, no modulation.
+# * `empg`: GRPO + EMPG (Eq. 7–12).
+# * `dapo`: GRPO + **dynamic sampling**. Groups whose rewards are all equal (here: all failures) are
+#   dropped, and up to 3 extra rounds of rollouts refill the batch. (Clip-higher, DAPO's other half,
+#   does not apply to the REINFORCE loss used here.)
+# * `dapo_empg`: DAPO + EMPG, the combination with the paper's best numbers (spec §6).
 #
 # Seed $s$ fixes the policy initialisation, the task draws and the action sampling, and it is the
-# same for both methods. We also keep the Proposition 1 records (every step's entropy, Rényi-2
+# same for every method. We also keep the Proposition 1 records (every step's entropy, Rényi-2
 # entropy and squared score norm) every 5 updates.
 
 # %%
@@ -80,13 +87,14 @@ def make_env():
     return gym.make("toy_envs/KeyDoor-v0", **ENV_KWARGS).unwrapped
 
 
-runs = {"grpo": [], "empg": []}
+METHODS = {"grpo": "C0", "empg": "C3", "dapo": "C2", "dapo_empg": "C1"}
+runs = {m: [] for m in METHODS}
 for seed in range(N_SEEDS):
     for method in runs:
         cfg = ToyTrainConfig.for_method(method, seed=seed, progress=False, plot=False, prop1_every=5, **config)
         runs[method].append(train(cfg, make_env))
 for method, results in runs.items():
-    print(f"{method}: {sum(r.wall_time for r in results):.1f} s for {len(results)} runs")
+    print(f"{method:10s} {sum(r.wall_time for r in results):5.1f} s for {len(results)} runs")
 
 
 def curves(method, key):
@@ -98,7 +106,9 @@ def curves(method, key):
 #
 # Each line is the mean training success rate over seeds; the band is the 95% Student-t interval of
 # that mean (`toy_envs.demo.mean_ci`). With only a few seeds the bands are wide: read them before
-# reading the gap between the lines.
+# reading the gap between the lines. The success rate is measured on the first round of rollouts
+# of each update, so every method is scored on the same number of episodes per point. DAPO,
+# however, *trains* on more episodes (its refill rounds); the table counts them.
 
 # %%
 def band(ax, method, key, **kw):
@@ -107,59 +117,107 @@ def band(ax, method, key, **kw):
     m = torch.tensor([s[0] for s in stats])
     h = torch.tensor([0.0 if math.isnan(s[1]) else s[1] for s in stats])
     x = torch.arange(1, c.shape[1] + 1)
-    ax.plot(x, m, label=f"{method} ({c.shape[0]} seeds)", **kw)
-    ax.fill_between(x, m - h, m + h, alpha=0.25, **kw)
+    ax.plot(x, m, label=f"{method} ({c.shape[0]} seeds)", color=METHODS[method])
+    ax.fill_between(x, m - h, m + h, alpha=0.2, color=METHODS[method], **kw)
 
 
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-for method, color in (("grpo", "C0"), ("empg", "C3")):
-    band(axes[0], method, "charts/success_rate", color=color)
-    band(axes[1], method, "charts/episode_length", color=color)
-    band(axes[2], method, "policy/entropy_mean", color=color)
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+for method in METHODS:
+    band(axes[0], method, "charts/success_rate")
+    band(axes[1], method, "charts/episode_length")
+    band(axes[2], method, "policy/entropy_mean")
 axes[0].set(ylabel="success rate", ylim=(-0.02, 1.02))
 axes[1].set(ylabel="episode length (steps)")
 axes[2].set(ylabel="mean step entropy (nats)")
 for ax in axes:
     ax.set_xlabel("update")
     ax.grid(alpha=0.3)
-    ax.legend()
+axes[0].legend(fontsize=8)
 fig.suptitle(f"KeyDoor-v0 (default layout, {ENV_KWARGS}), mean ± 95% CI")
 plt.tight_layout()
 plt.show()
 
 # %%
-print(f"{'method':6s} {'final success (last 10)':>26s} {'AUC':>18s}")
-summary = {}
+print(f"{'method':10s} {'final success (last 5)':>24s} {'AUC':>16s} {'never succeeded':>16s} {'episodes trained on':>20s}")
 for method in runs:
     c = curves(method, "charts/success_rate")
-    final, auc = mean_ci(c[:, -10:].mean(1).tolist()), mean_ci(c.mean(1).tolist())
-    summary[method] = final[0]
-    print(f"{method:6s} {final[0]:17.3f} ± {final[1]:.3f} {auc[0]:10.3f} ± {auc[1]:.3f}")
+    final, auc = mean_ci(c[:, -5:].mean(1).tolist()), mean_ci(c.mean(1).tolist())
+    never = int((c.max(1).values == 0).sum())
+    episodes = float(curves(method, "charts/episodes")[:, -1].mean())
+    print(f"{method:10s} {final[0]:15.3f} ± {final[1]:.3f} {auc[0]:8.3f} ± {auc[1]:.3f} {never:10d}/{c.shape[0]} {episodes:20.0f}")
 
 # %% [markdown]
-# **What this small run shows.** Both methods solve the layout within a few dozen updates once the
-# first successes appear. With a handful of seeds the difference between them is within the noise.
-# For a claim either way, run `make demo` (10 seeds, with Welch intervals on the difference) or raise
-# `SCALE`. Notice *when* learning starts: before the first success every group is all zeros, so
-# GRPO's advantage is exactly zero. EMPG's centred bonus is not zero there (only its mean is), so
-# EMPG moves the policy a little even in all-failure batches. That movement is not guided by the
-# outcome. It is a push toward steps whose next state the policy is already sure about.
+# **What this small run shows.** GRPO, DAPO and DAPO+EMPG solve the layout within a few dozen
+# updates once the first successes appear. With a handful of seeds the differences among them are
+# within the noise, so for a claim either way raise `SCALE` or run `make demo`. **GRPO+EMPG is
+# different.** On some seeds it never finds the goal at all: the mean step entropy collapses toward
+# zero and every episode runs to the step limit. The next section explains why, and why DAPO's
+# dynamic sampling prevents it.
 #
-# ### Check your understanding
-# Learning happened for both methods (deterministic given the seeds), and the success rates are
-# proper rates.
+# ## Why GRPO+EMPG can collapse before the first success
+#
+# Before the first success every group is all zeros, so the GRPO advantage is exactly zero and GRPO
+# does not move. EMPG's modulated advantage is *not* zero there. The scaled part $g\cdot A$ vanishes,
+# but the bonus remains: $A''_s = \zeta f_{s+1} - \operatorname{mean}_S(\zeta f_{\text{next}})$. That
+# is an intrinsic reward for "the next step is confident", and nothing about the goal. In a
+# gridworld it feeds on itself. An action that bumps into a wall leaves the agent in the same state,
+# so if that state is confident the bump earns the largest bonus, and the policy grows *more*
+# confident of it. The collapsed policies end up walking into one wall for the whole episode.
+# DAPO's dynamic sampling drops all-failure groups before the modulation sees them, so the bonus
+# only ever reshapes a real outcome signal.
+#
+# We check the mechanism on one all-failure batch from a randomly initialised policy (at the env's
+# default 66-step limit nothing succeeds).
 
 # %%
-for method in runs:
+from empg.trainer import collect_rollouts, compute_step_advantages
+from empg.policies import TabularSoftmaxPolicy
+
+torch.manual_seed(0)
+probe_policy = TabularSoftmaxPolicy(env.observation_space.n, 4, init_std=1.0)
+probe = collect_rollouts(probe_policy, lambda: gym.make("toy_envs/KeyDoor-v0").unwrapped, [0, 1], group_size=8,
+                         generator=torch.Generator().manual_seed(0))
+print(f"{probe.num_episodes} episodes, {probe.num_steps} steps, successes: {int(probe.success.sum())}")
+adv_grpo, _ = compute_step_advantages(probe, ToyTrainConfig.for_method("grpo"))
+adv_empg, _ = compute_step_advantages(probe, ToyTrainConfig.for_method("empg"))
+
+# The next step of each step row (rows are stored time-major: all episodes' step 0, then step 1, ...).
+key = {(int(t), int(s)): i for i, (t, s) in enumerate(zip(probe.trajectory, probe.step))}
+nxt = torch.tensor([key.get((int(t), int(s) + 1), -1) for t, s in zip(probe.trajectory, probe.step)])
+has_next = nxt >= 0
+state = torch.tensor(probe.records)
+bump = has_next & (state == state[nxt.clamp_min(0)])  # the agent did not move (a wall, or the closed door)
+
+fig, ax = plt.subplots(figsize=(6, 3.8))
+h_next = probe.step_entropy[nxt.clamp_min(0)]
+ax.scatter(h_next[has_next & ~bump], adv_empg[has_next & ~bump], s=6, alpha=0.4, label="moved")
+ax.scatter(h_next[bump], adv_empg[bump], s=6, alpha=0.4, c="C3", label="bumped (same state next)")
+ax.axhline(0, color="k", lw=0.8, label="GRPO advantage (all zero)")
+ax.set(xlabel="entropy of the next step (nats)", ylabel="EMPG advantage of this step",
+       title="all-failure batch: only the clarity bonus is left")
+ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ### Check your understanding
+# On an all-failure batch the GRPO advantage is zero everywhere. The EMPG advantage is the centred
+# bonus: Eq. 12 then Eq. 11 by hand, $\zeta f$ of the next step, 0 for last steps, minus the batch
+# mean (Eq. 7). Its mean is zero, but it is not zero.
+
+# %%
+assert int(probe.success.sum()) == 0
+assert torch.all(adv_grpo == 0)
+H = probe.step_entropy
+h_tilde = (H - H.min()) / (H.max() - H.min() + 1e-8)  # Eq. 12
+f = torch.exp(-1.0 * h_tilde)  # Eq. 11, k' = 1
+bonus = torch.where(has_next, 0.1 * f[nxt.clamp_min(0)], torch.zeros_like(f))  # Eq. 8 with A = 0, zeta = 0.1
+assert torch.allclose(adv_empg, bonus - bonus.mean(), atol=1e-9)  # Eq. 7
+assert abs(float(adv_empg.mean())) < 1e-9 and float(adv_empg.abs().max()) > 0.01
+# Learning happened for every method that only learns from outcomes (deterministic given the seeds).
+for method in ("grpo", "dapo", "dapo_empg"):
     c = curves(method, "charts/success_rate")
-    assert torch.all((c >= 0) & (c <= 1))
-    assert c[:, -10:].mean() > c[:, :5].mean() + 0.3, method  # the policy improved a lot
-# An all-failure GRPO batch has zero advantage: while nothing succeeds, GRPO's policy does not move.
-for r in runs["grpo"]:
-    for row in r.history:
-        if row["charts/success_rate"] == 0:
-            assert row["policy/kl_prev"] < 1e-12
-            break
+    assert c[:, -5:].mean() > c[:, :5].mean() + 0.3, method
 
 # %% [markdown]
 # ## Proposition 1, measured during training
