@@ -23,7 +23,7 @@
 # * **Trainer**: `empg.trainer.train`. Each update plays `group_size` episodes of each of
 #   `tasks_per_update` tasks, computes the GRPO advantage per group, optionally modulates it with
 #   EMPG (Eq. 7–12, $k=k'=1$, $\zeta=0.1$), and takes one REINFORCE step.
-# * **The only difference** between the two methods is `empg="off"` vs `empg="full"`.
+# * **The only difference** between a method and its EMPG version is `empg="off"` vs `empg="full"`.
 #
 # We measure three things: learning curves with confidence bands over seeds, Proposition 1 during
 # training, and the size of each update (KL between consecutive policies).
@@ -147,12 +147,19 @@ for method in runs:
     print(f"{method:10s} {final[0]:15.3f} ± {final[1]:.3f} {auc[0]:8.3f} ± {auc[1]:.3f} {never:10d}/{c.shape[0]} {episodes:20.0f}")
 
 # %% [markdown]
-# **What this small run shows.** GRPO, DAPO and DAPO+EMPG solve the layout within a few dozen
-# updates once the first successes appear. With a handful of seeds the differences among them are
-# within the noise, so for a claim either way raise `SCALE` or run `make demo`. **GRPO+EMPG is
-# different.** On some seeds it never finds the goal at all: the mean step entropy collapses toward
-# zero and every episode runs to the step limit. The next section explains why, and why DAPO's
-# dynamic sampling prevents it.
+# **What this small run shows** (4 seeds, 30 updates; the numbers are printed above).
+#
+# * **DAPO and DAPO+EMPG** learn the layout on every seed, and their curves lie on top of each
+#   other. Part of their speed is bought: while nothing succeeds, dynamic sampling draws up to 4
+#   rounds of rollouts per update, so they see several times more episodes (last column).
+# * **GRPO** waits for a lucky success. Until then every group is all zeros and its advantage is
+#   exactly zero. In this run one of the four seeds had not started learning after 30 updates
+#   (two of eight when we tried 8 seeds), hence the wide band.
+# * **GRPO+EMPG** does worst here. On 3 of the 4 seeds (5 of 8 when we tried 8) the mean step
+#   entropy collapses toward zero before the policy finds the goal, and every episode runs to the
+#   step limit. The next section explains why, and why dynamic sampling prevents it.
+#
+# With 4 seeds, differences smaller than the bands mean nothing. Raise `SCALE` for tighter bands.
 #
 # ## Why GRPO+EMPG can collapse before the first success
 #
@@ -174,7 +181,7 @@ from empg.trainer import collect_rollouts, compute_step_advantages
 from empg.policies import TabularSoftmaxPolicy
 
 torch.manual_seed(0)
-probe_policy = TabularSoftmaxPolicy(env.observation_space.n, 4, init_std=1.0)
+probe_policy = TabularSoftmaxPolicy(int(env.observation_space.n), 4, init_std=1.0)
 probe = collect_rollouts(probe_policy, lambda: gym.make("toy_envs/KeyDoor-v0").unwrapped, [0, 1], group_size=8,
                          generator=torch.Generator().manual_seed(0))
 print(f"{probe.num_episodes} episodes, {probe.num_steps} steps, successes: {int(probe.success.sum())}")
@@ -198,6 +205,32 @@ ax.set(xlabel="entropy of the next step (nats)", ylabel="EMPG advantage of this 
 ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# And here is what the collapsed GRPO+EMPG policies do. We play one episode of each final policy
+# from the start, sampling its actions, and count the distinct states it visits and how often a
+# move left the agent where it was.
+
+# %%
+def sampled_walk(policy, steps=100, seed=0):
+    walk_env = make_env()
+    obs, _ = walk_env.reset(seed=0)
+    seen, stayed, gen = {int(obs)}, 0, torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        action = int(policy.sample(torch.tensor([int(obs)]), generator=gen)[0])
+        new_obs, reward, terminated, truncated, _ = walk_env.step(action)
+        stayed += int(new_obs == obs)
+        seen.add(int(new_obs))
+        obs = new_obs
+        if terminated or truncated:
+            break
+    return len(seen), stayed, bool(reward > 0)
+
+
+for seed, r in enumerate(runs["empg"]):
+    n_states, stayed, won = sampled_walk(r.policy)
+    print(f"GRPO+EMPG seed {seed}: final step entropy {r.curve('policy/entropy_mean')[-1]:.2f}, one episode visits "
+          f"{n_states} states, stays put on {stayed} moves, reaches the goal: {won}")
 
 # %% [markdown]
 # ### Check your understanding
@@ -229,10 +262,10 @@ for method in ("grpo", "dapo", "dapo_empg"):
 # states concentrate at low entropy, where the gradients are small: confident steps learn slowly.
 
 # %%
-records = [row for r in runs["empg"] for row in r.prop1]
-h2 = torch.tensor([row["renyi2"] for row in records])
-score = torch.tensor([row["score_norm_sq"] for row in records])
-expected = torch.tensor([row["expected_score_norm_sq"] for row in records])
+records = [row for m in runs for r in runs[m] for row in r.prop1]
+h2 = torch.tensor([row["renyi2"] for row in records], dtype=torch.float64)
+score = torch.tensor([row["score_norm_sq"] for row in records], dtype=torch.float64)
+expected = torch.tensor([row["expected_score_norm_sq"] for row in records], dtype=torch.float64)
 update = torch.tensor([row["update"] for row in records])
 
 edges = torch.linspace(0, math.log(4), 9)
@@ -253,11 +286,11 @@ axes[0].errorbar(centres, bin_mean, yerr=[2 * s for s in bin_se], fmt="o", c="C3
 axes[0].set(xlabel=r"Rényi-2 entropy $H_2$ of the step (nats)", ylabel=r"$\|\nabla_z\log\pi(a)\|^2$ of the taken action")
 axes[0].legend(fontsize=8)
 plt.colorbar(sc, ax=axes[0], label="update")
-for method, color in (("grpo", "C0"), ("empg", "C3")):
-    band(axes[1], method, "prop1/expected_score_norm_sq_mean", color=color)
+for method in METHODS:
+    band(axes[1], method, "prop1/expected_score_norm_sq_mean")
 axes[1].set(xlabel="update", ylabel=r"batch mean of $1-e^{-H_2}$")
 axes[1].set_title("expected squared gradient size falls as the policy becomes confident", fontsize=9)
-axes[1].legend()
+axes[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
@@ -269,13 +302,13 @@ plt.show()
 # value $1 - 1/4 = 0.75$.
 
 # %%
-assert torch.allclose(expected, 1 - torch.exp(-h2), atol=1e-9)
+assert torch.allclose(expected, 1 - torch.exp(-h2), atol=1e-5)  # the trainer works in float32
 for m_, c_, s_ in zip(bin_mean, bin_curve, bin_se):
     assert abs(m_ - c_) < 4 * s_ + 1e-9, (m_, c_, s_)
 for method in runs:
     c = curves(method, "prop1/expected_score_norm_sq_mean")
     assert torch.allclose(c[:, 0], torch.tensor(0.75, dtype=torch.float64))  # uniform start: 1 - 1/4
-    assert c[:, -1].mean() < 0.5
+    assert c[:, -1].mean() < 0.75 - 0.1, method
 
 # %% [markdown]
 # ## KL stability: how far does each update move the policy?
@@ -289,27 +322,35 @@ for method in runs:
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for method, color in (("grpo", "C0"), ("empg", "C3")):
-    band(axes[0], method, "policy/kl_prev", color=color)
-    band(axes[1], method, "policy/kl_init", color=color)
+for method in METHODS:
+    band(axes[0], method, "policy/kl_prev")
+    band(axes[1], method, "policy/kl_init")
 axes[0].set(xlabel="update", ylabel=r"KL($\pi_{old}\|\pi_{new}$) per update", yscale="log")
 axes[1].set(xlabel="update", ylabel=r"KL($\pi\|\pi_{init}$)")
 for ax in axes:
     ax.grid(alpha=0.3)
-    ax.legend()
+axes[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
 late = {m: curves(m, "policy/kl_prev")[:, UPDATES // 2 :] for m in runs}
 for m, v in late.items():
-    print(f"{m}: late-training KL per update: mean {float(v.mean()):.2e}, std over updates {float(v.std(1).mean()):.2e}")
+    print(f"{m:10s} late-training KL per update: mean {float(v.mean()):.2e}, std over updates {float(v.std(1).mean()):.2e}")
 
 # %% [markdown]
-# In this small run, the late updates of both methods are small and smooth once the policy has
-# converged. The tabular toy has none of what makes an LLM's KL oscillate (shared parameters,
-# clipped ratios, thousands of tokens per step). It shows the mechanism, not the paper's curve.
-# Confident steps have small gradients (Prop. 1), and $g>1$ enlarges exactly those. Yet $g$ has batch
-# mean 1, so EMPG redistributes the update size rather than inflating it.
+# **What this small run shows.** DAPO's late updates are the spikiest (largest mean and
+# largest spikes). Late in training most groups succeed on every episode and are dropped. A group that
+# keeps one failure gets a large normalised advantage (one failure among 8 has $A \approx -2.5$), on a
+# long, wandering trajectory, and one update then moves many states at once. DAPO+EMPG's late updates
+# are smaller in this run. With 8 seeds they were smaller on 6. On a seventh, DAPO had stopped
+# updating altogether: every group succeeded and was dropped. A failed trajectory wanders through
+# uncertain states, where $g<1$ damps its penalty. That is the paper's observation (DAPO's KL
+# oscillates late, EMPG's stays stable) in miniature, but the evidence is a few seeds of a tabular
+# toy. GRPO+EMPG's late KL is tiny for a bad reason: its collapsed policies have stopped moving.
+#
+# Why EMPG does not simply inflate updates: confident steps have small gradients (Prop. 1), and
+# $g>1$ enlarges exactly those. But $g$ has batch mean 1, so it redistributes the update size
+# rather than growing it.
 #
 # ### Check your understanding
 # KL divergences are non-negative and finite, and no update of either method blows up.

@@ -2,9 +2,11 @@
 
 The paper's step-level figure bins the steps of the initial policy by their entropy percentile and
 shows that after RL even low-entropy steps change their entropy noticeably. A uniform tabular policy
-has one entropy everywhere, so the "initial" policy here is a shared warm start: for each seed, GRPO
-trains ``warmup`` updates (P₀, which already has states of very different entropy); then GRPO and
-GRPO + EMPG each continue from that same P₀ for ``updates`` more. The visited states are the steps of
+has one entropy everywhere, so the "initial" policy here is a shared warm start playing the role of
+the pretrained model: for each seed, GRPO with Adam (lr 0.1, which sharpens the policy quickly)
+trains ``warmup`` updates and gives P₀, which has states of very different entropy. Then GRPO and
+GRPO + EMPG each continue from that same P₀ for ``updates`` more with the shared gridworld setting
+(SGD, lr 20). The visited states are the steps of
 ``eval_episodes`` rollouts of P₀; each step is binned by the percentile (decile) of its entropy under
 P₀ within that seed, and per bin we average ΔH = H(π_final) − H(P₀) and |ΔH|. Bins are then averaged
 over seeds (95% t-interval).
@@ -40,7 +42,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
     make_env = keydoor_factory(**job["env_kwargs"])
     t0 = time.perf_counter()
-    warm_kw = {**job["train_kwargs"], "updates": job["warmup"]}
+    warm_kw = {**job["train_kwargs"], "updates": job["warmup"], "optimizer": "adam", "lr": 0.1}
     p0 = train(ToyTrainConfig.for_method("grpo", seed=job["seed"], **warm_kw), make_env).policy
     gen = torch.Generator().manual_seed(20_000 + job["seed"])
     batch = collect_rollouts(p0, make_env, list(range(job["eval_episodes"] // 8)), 8, generator=gen)
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     grid = dataclasses.replace(GRID, updates=20)
-    warmup, eval_episodes = 10, 64
+    warmup, eval_episodes = 6, 64
     if args.quick:
         grid = dataclasses.replace(grid, layout="small", max_steps=40, updates=2, tasks_per_update=2, group_size=4)
         warmup, eval_episodes = 2, 16
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {"experiment": "entropy_dynamics", "n_bins": N_BINS, "methods": methods,
            "h0_bin_mean": [sum(r["h0_bin_mean"][b] for r in results) / len(results) for b in range(N_BINS)],
            "steps_per_seed": [r["n_steps"] for r in results],
-           "settings": {**grid.train_kwargs(), **env_kwargs, "warmup_updates": warmup,
+           "settings": {**grid.train_kwargs(), **env_kwargs, "warmup_updates": warmup, "warmup_optimizer": "adam, lr 0.1",
                         "eval_episodes": eval_episodes},
            **meta(args, t0)}
     Path(args.out).mkdir(parents=True, exist_ok=True)
