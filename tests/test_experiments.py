@@ -128,6 +128,7 @@ def test_entropy_dynamics_quick(tmp_path):
     h0 = data["h0_bin_mean"]
     assert len(h0) == n_bins
     assert all(0.0 <= h <= math.log(4) + 1e-9 for h in h0)
+    check_summary(data["p0_success"], 2, 0.0, 1.0)
     assert all(a <= b + 1e-12 for a, b in zip(h0, h0[1:]))  # bins are entropy percentiles: increasing
     for m in data["methods"].values():
         assert len(m["delta"]) == len(m["abs_delta"]) == n_bins

@@ -35,6 +35,8 @@ __all__ = [
     "keydoor_factory",
     "textworld_factory",
     "fmt_ci",
+    "meta",
+    "mean_curve",
 ]
 
 # Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (standard tables).

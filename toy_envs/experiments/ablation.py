@@ -22,6 +22,7 @@ where a summary is ``{"mean", "ci_low", "ci_high", "n", "values"}``; and ``OUT/l
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from typing import Any
@@ -76,7 +77,18 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     p = base_parser("ablation", __doc__.split("\n")[0], "10")
     p.add_argument("--text-seeds", type=int, default=5, help="number of TextWorld seeds (0 skips TextWorld)")
+    p.add_argument("--replot", action="store_true",
+                   help="no training: recompute the paired differences, table and figure from OUT/results.json")
     args = p.parse_args(argv)
+    from pathlib import Path
+
+    if args.replot:
+        out = json.loads((Path(args.out) / "results.json").read_text())
+        add_paired(out["envs"])
+        write_json(Path(args.out) / "results.json", out)
+        plot(out["envs"], Path(args.out) / "learning_curves.png")
+        print(table(out["envs"]))
+        return 0
     t0 = time.perf_counter()
     sets = settings(args.quick)
     text_seeds = list(range(min(args.text_seeds, 1 if args.quick else args.text_seeds)))
@@ -107,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                 "wall_time_s": [round(r["wall_time_s"], 2) for r in rs],
             }
         envs[env] = {"seeds": seeds_of[env], "methods": methods, "settings": sets[env]}
+    add_paired(envs)
     out = {"experiment": "ablation", "envs": envs, **meta(args, t0)}
-    from pathlib import Path
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
     write_json(Path(args.out) / "results.json", out)
@@ -118,15 +130,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: Each EMPG row is compared with its base on the same seeds (paired: same seeds, same task draws).
+BASE_OF = {"empg": "grpo", "dapo_empg_scaling": "dapo", "dapo_empg_bonus": "dapo", "dapo_empg": "dapo"}
+
+
+def add_paired(envs: dict[str, Any]) -> None:
+    """Add ``delta_auc`` / ``delta_final`` (method − its base, per seed; 95% t-interval) to each EMPG row."""
+    for e in envs.values():
+        ms = e["methods"]
+        for m, base in BASE_OF.items():
+            if m not in ms or base not in ms:
+                continue
+            for key in ("auc", "final_success"):
+                a, b = ms[m][key]["values"], ms[base][key]["values"]
+                if len(a) == len(b):
+                    ms[m][f"delta_{key}"] = summarize([x - y for x, y in zip(a, b)])
+
+
 def table(envs: dict[str, Any]) -> str:
     """Markdown table: one block per env, one row per method."""
     lines = []
     for env, e in envs.items():
         lines.append(f"\n{env} ({len(e['seeds'])} seeds): final success and AUC, mean ± 95% CI half-width\n")
-        lines.append("| method | final success | AUC | env steps |")
-        lines.append("|---|---|---|---|")
+        lines.append("| method | final success | AUC | Δ AUC vs base (paired) | env steps |")
+        lines.append("|---|---|---|---|---|")
         for m, s in e["methods"].items():
-            lines.append(f"| {s['label']} | {fmt_ci(s['final_success'])} | {fmt_ci(s['auc'])} | "
+            d = f"{s['delta_auc']['mean']:+.3f} [{s['delta_auc']['ci_low']:+.3f}, {s['delta_auc']['ci_high']:+.3f}]" \
+                if "delta_auc" in s else "—"
+            lines.append(f"| {s['label']} | {fmt_ci(s['final_success'])} | {fmt_ci(s['auc'])} | {d} | "
                          f"{s['env_steps']['mean']:.0f} |")
     return "\n".join(lines)
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import GRID, base_parser, keydoor_factory, meta, run_jobs, save_figure, summarize, write_json
+from ._common import GRID, base_parser, fmt_ci, keydoor_factory, meta, run_jobs, save_figure, summarize, write_json
 
 METHOD_ROWS = [("GRPO", "grpo"), ("GRPO + EMPG", "empg")]
 N_BINS = 10
@@ -43,7 +43,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     make_env = keydoor_factory(**job["env_kwargs"])
     t0 = time.perf_counter()
     warm_kw = {**job["train_kwargs"], "updates": job["warmup"], "optimizer": "adam", "lr": 0.1}
-    p0 = train(ToyTrainConfig.for_method("grpo", seed=job["seed"], **warm_kw), make_env).policy
+    warm = train(ToyTrainConfig.for_method("grpo", seed=job["seed"], **warm_kw), make_env)
+    p0 = warm.policy
     gen = torch.Generator().manual_seed(20_000 + job["seed"])
     batch = collect_rollouts(p0, make_env, list(range(job["eval_episodes"] // 8)), 8, generator=gen)
     states = p0.collate(batch.records)
@@ -54,6 +55,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     bin_of = torch.empty_like(order)
     bin_of[order] = (torch.arange(h0.numel()) * job["n_bins"]) // h0.numel()
     out: dict[str, Any] = {"seed": job["seed"], "n_steps": int(h0.numel()),
+                           "p0_success": float(batch.success.double().mean()),
                            "h0_bin_mean": [float(h0[bin_of == b].mean()) for b in range(job["n_bins"])]}
     for _, m in METHOD_ROWS:
         cfg = ToyTrainConfig.for_method(m, seed=1000 + job["seed"], **job["train_kwargs"])
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     grid = dataclasses.replace(GRID, updates=20)
-    warmup, eval_episodes = 6, 64
+    warmup, eval_episodes = 4, 64
     if args.quick:
         grid = dataclasses.replace(grid, layout="small", max_steps=40, updates=2, tasks_per_update=2, group_size=4)
         warmup, eval_episodes = 2, 16
@@ -94,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {"experiment": "entropy_dynamics", "n_bins": N_BINS, "methods": methods,
            "h0_bin_mean": [sum(r["h0_bin_mean"][b] for r in results) / len(results) for b in range(N_BINS)],
            "steps_per_seed": [r["n_steps"] for r in results],
+           "p0_success": summarize([r["p0_success"] for r in results]),
            "settings": {**grid.train_kwargs(), **env_kwargs, "warmup_updates": warmup, "warmup_optimizer": "adam, lr 0.1",
                         "eval_episodes": eval_episodes},
            **meta(args, t0)}
@@ -101,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     write_json(Path(args.out) / "results.json", out)
     plot(out, Path(args.out) / "entropy_change.png")
     print(table(out))
+    print(f"P₀ success {fmt_ci(out['p0_success'])}; after training: "
+          + ", ".join(f"{s['label']} {fmt_ci(s['success_final'])}" for s in methods.values()))
     print(f"wall time {out['wall_time_s']:.1f} s ({args.workers} workers) -> {args.out}")
     return 0
 
