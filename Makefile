@@ -17,7 +17,10 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 
-.PHONY: demo test test-slow test-gpu test-verl bench docs docs-serve setup setup-all clean
+# The paper in miniature (docs/toys.md): five experiments, ~30 min in all on 2 cores.
+MINIATURE := ablation prop1 clarity stability entropy_dynamics
+
+.PHONY: miniature demo test test-slow test-gpu test-verl bench docs docs-serve setup setup-all clean
 
 $(VENV)/.stamp-base:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +42,10 @@ setup-all: $(VENV)/.stamp-all
 ## The main job: EMPG against GRPO on the long-horizon gridworld, >= 10 seeds each.
 demo: $(VENV)/.stamp-demo
 	$(PY) -m toy_envs.demo --out runs/demo
+
+## Reproduce the paper in miniature: runs/<experiment>/results.json + figures.
+miniature: $(VENV)/.stamp-all
+	for x in $(MINIATURE); do $(PY) -m toy_envs.experiments.$$x --out runs/$$x || exit 1; done
 
 ## The default test suite (excludes slow, gpu and verl tests).
 test: $(VENV)/.stamp-all
