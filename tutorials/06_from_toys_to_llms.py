@@ -67,6 +67,12 @@ policy = load_policy(str(model_dir), reference="none")
 tokenizer, model = policy.tokenizer, policy.model
 header = assistant_header_ids(tokenizer)
 end_id = tokenizer.eos_token_id
+# A random-init model is almost uniform: every token entropy sits just below log V = 6.24 nats. Then
+# Eq. 12's min-max normalisation would stretch float32 noise to [0, 1]. A trained model is confident on
+# some tokens and unsure on others. To mimic that spread we multiply the final RMSNorm weight by 6,
+# which multiplies every logit by 6 (an inverse temperature baked into the weights).
+with torch.no_grad():
+    model.model.norm.weight.mul_(6.0)
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {len(tokenizer)}")
 print("assistant header tokens:", tokenizer.convert_ids_to_tokens(header), "-> ids", header)
 print("end of turn:", tokenizer.convert_ids_to_tokens([end_id]), "-> id", end_id)
@@ -213,10 +219,13 @@ for s in range(H.numel()):
     sel = (step_ids == step[s]) & (torch.arange(N_CONVERSATIONS)[:, None] == row[s])
     assert torch.allclose(H[s], token_entropy[sel].double().mean().to(H.dtype), atol=1e-6)
 assert all(int(step_ids[i].max()) + 1 == N_TURNS for i in range(N_CONVERSATIONS))
-step_level = empg.modulate_step_advantages(outcome[row], H, row, step, k=1.0, k_f=1.0, zeta=0.1)
-for s in range(H.numel()):
-    sel = (step_ids == step[s]) & (torch.arange(N_CONVERSATIONS)[:, None] == row[s])
-    assert torch.allclose(modulated[sel].double(), step_level[s].double(), atol=1e-6)
+# (in float64, so that both layouts round the same way)
+H64, row64, step64 = empg.step_entropies(token_entropy.double(), step_ids)
+token_level = empg.modulate_advantages(token_adv.double(), token_entropy.double(), step_ids)
+step_level = empg.modulate_step_advantages(outcome.double()[row64], H64, row64, step64)
+for s in range(H64.numel()):
+    sel = (step_ids == step64[s]) & (torch.arange(N_CONVERSATIONS)[:, None] == row64[s])
+    assert torch.allclose(token_level[sel], step_level[s], atol=1e-10)
 assert torch.equal(modulated[step_ids < 0], token_adv[step_ids < 0])
 
 # %% [markdown]
@@ -255,8 +264,8 @@ repo_root = os.path.dirname(os.path.dirname(os.path.abspath(scaled.__file__)))  
 out_dir = tempfile.mkdtemp(prefix="empg_smoke_")
 t0 = time.perf_counter()
 proc = subprocess.run(
-    [sys.executable, "-m", "scaled.train", "--config", os.path.join(repo_root, "scaled/configs/smoke_cpu.yaml"), "trainer.iterations=1",
-     f"trainer.out_dir={out_dir}", f"model.path={os.path.join(CACHE, 'tiny_models', 'smoke')}"],
+    [sys.executable, "-m", "scaled.train", "--config", os.path.join(repo_root, "scaled/configs/smoke_cpu.yaml"),
+     "trainer.iterations=1", f"trainer.out_dir={out_dir}", f"model.path={os.path.join(CACHE, 'tiny_models', 'smoke')}"],
     capture_output=True, text=True, cwd=repo_root, env={**os.environ, "HF_HUB_OFFLINE": "1"},
 )
 print(f"exit code {proc.returncode} after {time.perf_counter() - t0:.1f} s")
@@ -265,14 +274,24 @@ metrics = [json.loads(line) for line in open(os.path.join(out_dir, "metrics.json
 print({k: round(v, 4) for k, v in metrics[-1].items() if k.startswith(("empg/", "loss/", "charts/success"))})
 
 # %% [markdown]
+# Look at the logged `empg/step_entropy_min` and `_max`. The smoke config uses the unsharpened random
+# model, so its step entropies span less than 0.01 nats. Yet Eq. 12 stretches that range to
+# $\tilde H \in [0, 1]$, and $g$ spreads over the same range as in a real batch. Min–max normalisation
+# has no floor on the range it divides by: with a near-uniform policy it amplifies noise. A trained
+# model's step entropies spread over nats, and then it does not matter.
+#
 # ### Check your understanding
 # The trainer ran, wrote an atomic checkpoint, and logged EMPG's statistics. The batch mean of g is
-# 1 there too (Eq. 10).
+# 1 there too (Eq. 10), and $\tilde H$ spans [0, 1] whatever the raw spread.
 
 # %%
 assert proc.returncode == 0
 assert os.path.exists(os.path.join(out_dir, "checkpoint.pt"))
 assert abs(metrics[-1]["empg/scale_mean"] - 1.0) < 1e-4
+assert metrics[-1]["empg/normalized_entropy_min"] == 0.0 and metrics[-1]["empg/normalized_entropy_max"] > 0.99
+import shutil
+
+shutil.rmtree(out_dir, ignore_errors=True)  # the run's temp folder
 
 # %% [markdown]
 # ## What changes on a GPU
