@@ -19,12 +19,14 @@ No environment is imported here: observations are plain ints (gridworld state id
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -119,16 +121,24 @@ class TabularSoftmaxPolicy(SoftmaxPolicy):
     def __init__(self, num_states: int, num_actions: int, *, init_std: float = 0.0):
         super().__init__()
         for name, v in (("num_states", num_states), ("num_actions", num_actions)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            # numpy integers (gymnasium's Discrete(n).n is np.int64) are accepted as ints.
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        if init_std < 0:
-            raise ValueError(f"init_std must be >= 0, got {init_std}")
+        num_states, num_actions = int(num_states), int(num_actions)
+        if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) or not math.isfinite(init_std) or init_std < 0:
+            # a NaN/inf std would silently fill the table with NaN/inf logits
+            raise ValueError(f"init_std must be a finite number >= 0, got {init_std!r}")
         self.num_states = num_states
         self.num_actions = num_actions
         self.table = nn.Parameter(torch.randn(num_states, num_actions) * init_std if init_std else torch.zeros(num_states, num_actions))
 
     def encode(self, obs: Any, info: Mapping[str, Any] | None = None) -> int:
         """The state id of ``obs`` (an int, 0-d array or one-element array)."""
+        # int(2.7) would silently truncate a non-integer observation to a valid-looking state id.
+        dtype = getattr(obs, "dtype", None)
+        if isinstance(obs, (bool, float)) or getattr(dtype, "kind", "") in ("f", "b", "c") or (
+                isinstance(obs, torch.Tensor) and (obs.is_floating_point() or obs.dtype == torch.bool)):
+            raise TypeError(f"obs must be an integer state id for TabularSoftmaxPolicy, got {obs!r}")
         try:
             s = int(obs)
         except (TypeError, ValueError):

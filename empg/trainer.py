@@ -188,16 +188,23 @@ class ToyTrainConfig:
         need(self.agg in AGGREGATIONS, "agg", f"one of {AGGREGATIONS}")
         need(self.optimizer in ("adam", "sgd"), "optimizer", "'adam' or 'sgd'")
         need(self.policy in ("auto", "tabular", "loglinear"), "policy", "'auto', 'tabular' or 'loglinear'")
-        need(math.isfinite(self.lr) and self.lr > 0, "lr", "a finite number > 0")
+        def number(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        need(number(self.lr) and math.isfinite(self.lr) and self.lr > 0, "lr", "a finite number > 0")
         for name in ("k", "k_f", "zeta", "kl_coef", "max_grad_norm", "clip_low", "init_std"):
             v = getattr(self, name)
-            need(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0, name, "a finite number >= 0")
-        need(self.clip_high is None or (math.isfinite(self.clip_high) and self.clip_high >= 0), "clip_high", "None or >= 0")
-        need(isinstance(self.num_features, int) and self.num_features >= 1, "num_features", "an int >= 1")
+            need(number(v) and math.isfinite(v) and v >= 0, name, "a finite number >= 0")
+        need(self.clip_high is None or (number(self.clip_high) and math.isfinite(self.clip_high) and self.clip_high >= 0),
+             "clip_high", "None or a finite number >= 0")
+        need(isinstance(self.num_features, int) and not isinstance(self.num_features, bool) and self.num_features >= 1,
+             "num_features", "an int >= 1")
         if self.resume and not self.out:
             raise ValueError("resume=True needs out (the directory holding checkpoint.pt)")
-        if self.outcome == "grpo" and self.group_size < 2:
-            raise ValueError(f"group_size must be >= 2 for a group-relative advantage, got {self.group_size}")
+        # Both outcomes are group-relative: with G = 1 every advantage is 0, and DAPO's dynamic sampling
+        # would drop every group (one reward is always "all equal") and never update.
+        if self.group_size < 2:
+            raise ValueError(f"group_size must be >= 2 for a group-relative advantage (grpo and dapo), got {self.group_size}")
 
     @classmethod
     def for_method(cls, method: str, **overrides: Any) -> "ToyTrainConfig":

@@ -533,7 +533,8 @@ class FogEnv(GridWorldEnv):
     The built-in layouts are mirror images top/bottom: the clear route (tagged ``c``) runs above,
     the fog route below, with the same length, so an agent that knew where it was would succeed
     equally on both. Inside the fog the correct action changes from cell to cell (down, right, up),
-    so a tabular policy over observations cannot be confident there; on the clear route each cell
+    so a tabular policy over observations cannot be confident *and correct* there (it can become
+    confident and wrong: the shared id gets the most updates); on the clear route each cell
     has its own id and a deterministic policy can learn it. Built-in layouts: "default" (24 steps
     either way) and "small" (8 steps).
 
