@@ -149,3 +149,17 @@ def test_loglinear_gradient_is_feature_weighted_score():
         phi[a, list(idx)] = torch.tensor(val, dtype=torch.float64)
     expected = (torch.nn.functional.one_hot(torch.tensor(1), 3).double() - p) @ phi
     assert torch.allclose(grad, expected, atol=1e-10)
+
+
+def test_tabular_rejects_non_integer_obs_and_non_finite_init():
+    """A float observation must not be truncated to a state id, and a NaN/inf init_std must not give NaN logits."""
+    import numpy as np
+
+    pol = TabularSoftmaxPolicy(3, 4)
+    assert pol.encode(np.int64(2)) == 2 and pol.encode(np.array(1)) == 1
+    for bad in (1.7, 1.0, True, np.float32(1.0), torch.tensor(1.0)):
+        with pytest.raises(TypeError, match="obs"):
+            pol.encode(bad)
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="init_std"):
+            TabularSoftmaxPolicy(3, 4, init_std=bad)

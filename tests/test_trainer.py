@@ -238,3 +238,147 @@ def test_cli_help_and_errors(capsys):
     assert "updates must be an int >= 1" in capsys.readouterr().err
     assert main(["--env", "toy_envs/NoSuch-v0", "--updates", "1"]) == 2
     assert "NoSuch" in capsys.readouterr().err
+
+
+def _biased_chain_policy():
+    """Tabular policy on ChainEnv whose 'right' logit grows along the chain (0, 0.5, …, 2): the step
+    entropies differ by state (log 4 = 1.386 at cell 0 down to 1.114 at cell 3, the last one acted in)
+    and both outcomes occur."""
+    from empg.policies import TabularSoftmaxPolicy
+
+    pol = TabularSoftmaxPolicy(5, 4)
+    with torch.no_grad():
+        pol.table[:, 1] = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0])
+    return pol
+
+
+def _hand_step_advantages(batch, variant, k=1.0, k_f=1.0, zeta=0.1, eps=1e-8):
+    """Spec §3-4 as a plain loop over step rows, matched to trajectories and next steps by their ids."""
+    import math
+
+    adv_of = {}
+    for g in set(batch.group.tolist()):
+        members = [i for i in range(batch.num_episodes) if int(batch.group[i]) == g]
+        r = [float(batch.rewards[i]) for i in members]
+        mean = sum(r) / len(r)
+        std = math.sqrt(sum((x - mean) ** 2 for x in r) / (len(r) - 1))  # unbiased, as torch.std
+        for i, x in zip(members, r):
+            adv_of[i] = (x - mean) / (std + 1e-6)
+    h = batch.step_entropy.tolist()
+    h_norm = [(x - min(h)) / (max(h) - min(h) + eps) for x in h]  # Eq. 12
+    u = [math.exp(-k * x) for x in h_norm]
+    g_scale = [x / (sum(u) / len(u) + eps) for x in u]  # Eq. 10
+    f = [math.exp(-k_f * x) for x in h_norm]  # Eq. 11
+    row_of = {(int(t), int(s)): j for j, (t, s) in enumerate(zip(batch.trajectory, batch.step))}
+    out = []
+    for j in range(batch.num_steps):
+        t, s = int(batch.trajectory[j]), int(batch.step[j])
+        a = adv_of[t] * (g_scale[j] if variant in ("scaling", "full") else 1.0)
+        if variant in ("bonus", "full") and (t, s + 1) in row_of:  # Eq. 8: only when a next step exists
+            a += zeta * f[row_of[(t, s + 1)]]
+        out.append(a)
+    if variant == "off":
+        return torch.tensor(out, dtype=torch.float64)
+    mean = sum(out) / len(out)
+    return torch.tensor([a - mean for a in out], dtype=torch.float64)  # Eq. 7
+
+
+@pytest.mark.parametrize("variant", ["off", "scaling", "bonus", "full"])
+def test_step_advantages_match_a_hand_loop(variant):
+    """The trainer's advantages equal spec §3-4 computed by a loop, on a real rollout whose step rows are
+    interleaved across episodes (time-major), so rows must be matched by (trajectory, step) ids.
+
+    Tolerance 1e-7: the bonus-only variant divides by (mean u + eps) with u = 1, a relative 1e-8 change.
+    """
+    pol = _biased_chain_policy()
+    batch = collect_rollouts(pol, ChainEnv, [0, 1, 2], 6, generator=torch.Generator().manual_seed(4))
+    assert batch.trajectory[:3].tolist() == [0, 1, 2]  # interleaved, not sorted by trajectory
+    assert batch.step_entropy.std() > 0.05 and 0 < int(batch.success.sum()) < batch.num_episodes
+    adv, _ = compute_step_advantages(batch, _cfg(empg=variant))
+    assert torch.allclose(adv, _hand_step_advantages(batch, variant), rtol=0, atol=1e-7)
+
+
+def test_dapo_selection_keeps_mixed_groups_with_rows_matched():
+    """Dynamic sampling keeps exactly the groups with unequal rewards; select/concat keep every step row
+    with its own episode (records, actions, entropies, step index) and re-index trajectories."""
+    from empg.advantages import dynamic_sampling_mask
+    from empg.trainer import Rollout
+
+    pol = _biased_chain_policy()
+    b = collect_rollouts(pol, lambda: ChainEnv(T=6), [0, 1, 2, 3, 4, 5], 3, generator=torch.Generator().manual_seed(4))
+    keep = dynamic_sampling_mask(b.rewards, b.group)
+    for g in range(6):
+        r = b.rewards[b.group == g]
+        assert bool(keep[b.group == g].all()) == bool(r.max() > r.min())
+        assert bool(keep[b.group == g].any()) == bool(r.max() > r.min())
+    assert 0 < int(keep.sum()) < b.num_episodes  # this seed has both kinds of group
+
+    def episodes(r):
+        """Per episode: (reward, group size, [(step, record, action, entropy)] in step order)."""
+        out = []
+        for i in range(r.num_episodes):
+            rows = sorted((int(r.step[j]), r.records[j], int(r.actions[j]), float(r.step_entropy[j]))
+                          for j in range(r.num_steps) if int(r.trajectory[j]) == i)
+            out.append((float(r.rewards[i]), rows))
+        return out
+
+    kept = b.select(keep)
+    both = Rollout.concat([kept, kept])
+    expected = [e for e, k in zip(episodes(b), keep.tolist()) if k]
+    assert episodes(kept) == expected and episodes(both) == expected + expected
+    assert set(both.group[: kept.num_episodes].tolist()).isdisjoint(both.group[kept.num_episodes:].tolist())
+    # the advantages of the merged batch: GRPO within each (distinct) group, as a loop computes it
+    adv, _ = compute_step_advantages(both, _cfg(outcome="dapo", empg="full"))
+    assert torch.allclose(adv, _hand_step_advantages(both, "full"), rtol=0, atol=1e-7)
+
+
+def test_kl_metrics_directions():
+    """policy/kl_prev = KL(π_before ‖ π_after) and policy/kl_init = KL(π_after ‖ π_init) on visited steps.
+
+    A one-cell chain (n = 1) visits only state 0, so both are the KL of that one row, computed here by
+    hand in float64. The two directions differ by ~10% here, so a swapped direction fails (tolerance 1e-9).
+    """
+    from empg.policies import TabularSoftmaxPolicy
+
+    torch.manual_seed(0)
+    pol = TabularSoftmaxPolicy(2, 4, init_std=0.5)
+    p_init = torch.softmax(pol.table[0].detach().double(), -1)
+    res = train(_cfg(updates=1, tasks_per_update=2, group_size=8, lr=0.3), lambda: ChainEnv(n=1, T=3), policy=pol)
+    p_after = torch.softmax(res.policy.table[0].detach().double(), -1)
+    kl_before_after = float((p_init * (p_init / p_after).log()).sum())
+    kl_after_init = float((p_after * (p_after / p_init).log()).sum())
+    assert abs(kl_before_after - kl_after_init) > 1e-3
+    row = res.history[0]
+    assert row["policy/kl_prev"] == pytest.approx(kl_before_after, rel=1e-9)
+    assert row["policy/kl_init"] == pytest.approx(kl_after_init, rel=1e-9)
+
+
+@pytest.mark.parametrize("bad", [dict(outcome="dapo", group_size=1), dict(lr="0.1"), dict(clip_high="x"),
+                                 dict(k=True), dict(num_features=True)])
+def test_bad_config_raises_value_error_naming_the_field(bad):
+    """DAPO with G = 1 would drop every group and never update; non-numbers must not pass as numbers."""
+    name = [k for k in bad if k != "outcome"][0]
+    with pytest.raises(ValueError, match=name):
+        ToyTrainConfig(**bad)
+
+
+def test_rollout_step_entropy_is_that_of_the_acting_state():
+    """Each step row's entropy, old log-prob and score norm are those of π(·|s_t) at the state where the
+    action was taken (not the next state's): under a state-dependent policy the cells have different
+    entropies (1.386 … 1.114), and each episode's recorded states replay ChainEnv's dynamics."""
+    pol = _biased_chain_policy()
+    batch = collect_rollouts(pol, ChainEnv, [0, 1], 4, generator=torch.Generator().manual_seed(4))
+    assert len(set(batch.records)) >= 3  # several cells, so several distinct entropies
+    probs = torch.softmax(pol.table.detach().double(), -1)
+    for j in range(batch.num_steps):
+        s, a = batch.records[j], int(batch.actions[j])
+        p = probs[s]
+        assert float(batch.step_entropy[j]) == pytest.approx(float(-(p * p.log()).sum()), abs=1e-6)
+        assert float(batch.old_logp[j]) == pytest.approx(float(p[a].log()), abs=1e-6)
+        assert float(batch.score_norm_sq[j]) == pytest.approx(float(1 - 2 * p[a] + (p * p).sum()), abs=1e-6)
+    for i in range(batch.num_episodes):
+        rows = sorted((int(batch.step[j]), batch.records[j], int(batch.actions[j]))
+                      for j in range(batch.num_steps) if int(batch.trajectory[j]) == i)
+        assert rows[0][1] == 0  # every episode starts in cell 0
+        for (_, s, a), (_, s_next, _) in zip(rows, rows[1:]):
+            assert s_next == (s + 1 if a == 1 else (max(0, s - 1) if a == 0 else s))
