@@ -28,7 +28,7 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from .trainer import METHODS, ToyTrainConfig, train
+from .trainer import atomic_write_bytes, METHODS, ToyTrainConfig, train
 
 __all__ = ["main", "build_parser", "config_from_args", "make_gym_env_factory", "field_docs"]
 
@@ -147,9 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if cfg.out:
-        Path(cfg.out).mkdir(parents=True, exist_ok=True)
-        (Path(cfg.out) / "env_kwargs.json").write_text(json.dumps(env_kwargs))
-    result = train(cfg, make_env)
+        atomic_write_bytes(Path(cfg.out) / "env_kwargs.json", json.dumps(env_kwargs).encode())
+    try:
+        result = train(cfg, make_env)
+    except ValueError as err:  # e.g. --resume with a changed config
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     last = result.history[-1] if result.history else {}
     tail = result.history[-10:]
     print(json.dumps({
