@@ -8,12 +8,40 @@ response length 512, ALFWorld max 50 turns. ``scaled/configs/*.yaml`` override w
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from empg.config import VARIANTS
+from empg.losses import AGGREGATIONS
 from scaled.rollout import RolloutConfig
+
+
+
+def _check_int(section: str, name: str, value: Any, low: int, allow_none: bool = False) -> None:
+    """ValueError naming ``section.name`` unless ``value`` is an int >= ``low`` (or None when allowed)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{section}.{name} must be an int >= {low}{' or null' if allow_none else ''}, got {value!r}")
+
+
+def _check_number(section: str, name: str, value: Any, low: float, strict: bool) -> float:
+    """``value`` as a float; ValueError naming ``section.name`` unless finite and > low (strict) or >= low.
+
+    Numeric strings are accepted: YAML 1.1 reads ``1e-6`` and ``1.0e9`` (no dot, or no exponent sign) as strings.
+    """
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= low if strict else value < low):
+        raise ValueError(f"{section}.{name} must be a finite number {'>' if strict else '>='} {low}, got {value!r}")
+    return float(value)
+
 
 __all__ = ["ModelConfig", "EnvConfig", "AlgorithmConfig", "OptimConfig", "TrainerConfig", "EvalConfig", "Config",
            "load_config", "apply_overrides", "config_to_dict"]
@@ -59,6 +87,10 @@ class EnvConfig:
     group_size: int = 8
     """Rollouts per task, G (paper: group size 8, env.rollout.n=8)."""
 
+    def __post_init__(self) -> None:
+        _check_int("env", "n_tasks", self.n_tasks, 1)
+        _check_int("env", "group_size", self.group_size, 1)
+
 
 @dataclass
 class AlgorithmConfig:
@@ -92,8 +124,10 @@ class AlgorithmConfig:
             self.empg = "off"
         if self.empg not in VARIANTS:
             raise ValueError(f"algorithm.empg must be one of {VARIANTS}, got {self.empg!r}")
-        if self.kl_coef < 0:
-            raise ValueError(f"algorithm.kl_coef must be >= 0, got {self.kl_coef}")
+        for name in ("k", "k_f", "zeta", "clip_low", "clip_high", "kl_coef"):
+            setattr(self, name, _check_number("algorithm", name, getattr(self, name), 0.0, strict=False))
+        if self.loss_agg not in AGGREGATIONS:
+            raise ValueError(f"algorithm.loss_agg must be one of {AGGREGATIONS}, got {self.loss_agg!r}")
 
 
 @dataclass
@@ -113,6 +147,14 @@ class OptimConfig:
     """Rows per forward/backward; gradients accumulate over a mini-batch."""
     epochs: int = 1
     """Passes over the batch per iteration (verl ppo_epochs=1)."""
+
+    def __post_init__(self) -> None:
+        self.lr = _check_number("optim", "lr", self.lr, 0.0, strict=False)
+        self.weight_decay = _check_number("optim", "weight_decay", self.weight_decay, 0.0, strict=False)
+        self.max_grad_norm = _check_number("optim", "max_grad_norm", self.max_grad_norm, 0.0, strict=True)
+        _check_int("optim", "mini_batch_size", self.mini_batch_size, 1, allow_none=True)
+        _check_int("optim", "micro_batch_size", self.micro_batch_size, 1)
+        _check_int("optim", "epochs", self.epochs, 1)
 
 
 @dataclass
@@ -138,6 +180,12 @@ class TrainerConfig:
     num_threads: int | None = None
     """torch CPU threads (None: torch's default)."""
 
+    def __post_init__(self) -> None:
+        _check_int("trainer", "iterations", self.iterations, 0)
+        _check_int("trainer", "save_every", self.save_every, 1)
+        _check_int("trainer", "seed", self.seed, -(2**62))
+        _check_int("trainer", "num_threads", self.num_threads, 1, allow_none=True)
+
 
 @dataclass
 class EvalConfig:
@@ -152,6 +200,13 @@ class EvalConfig:
     greedy: bool = False
     batch_size: int = 16
     """Environments played in parallel."""
+
+    def __post_init__(self) -> None:
+        _check_int("eval", "episodes", self.episodes, 1)
+        _check_int("eval", "batch_size", self.batch_size, 1)
+        # 0 would divide the logits by zero (inf/NaN probabilities); use eval.greedy for arg-max.
+        if not self.greedy:
+            self.temperature = _check_number("eval", "temperature", self.temperature, 0.0, strict=True)
 
 
 @dataclass

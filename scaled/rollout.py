@@ -13,8 +13,8 @@ Context per turn (``RolloutConfig.layout``):
   (:func:`scaled.prompts.build_prompt`). Training uses **one row per step**: prompt + response.
 * ``"concat"`` (RAGEN / multi-turn chat): the context is the whole conversation so far; later user
   turns only carry the new observation (:func:`scaled.prompts.followup_prompt`). Training uses
-  **one concatenated row per trajectory**, with step ids found from the chat delimiters by
-  :func:`empg.step_ids_from_delimiters` (assistant header … ``<|im_end|>``).
+  **one concatenated row per trajectory**, with step ids taken from the rollout records (which
+  tokens each turn generated), never from the text.
 
 Either rollout can be laid out both ways (:func:`step_rows`, :func:`concatenated_rows`); the modulated
 advantages agree because a step's tokens, entropies and trajectory are the same in both.
@@ -30,7 +30,6 @@ from typing import Any, Sequence
 
 import torch
 
-import empg
 from scaled.projection import project_action
 from scaled.prompts import build_prompt, followup_prompt
 
@@ -360,27 +359,31 @@ def step_rows(trajs: Sequence[Trajectory], pad_id: int) -> TrainRows:
 def concatenated_rows(trajs: Sequence[Trajectory], tokenizer, pad_id: int, eos_id: int) -> TrainRows:
     """One row per trajectory: the chat ``turn_0 resp_0 turn_1 resp_1 …``, right-padded.
 
-    Step ids come from :func:`empg.step_ids_from_delimiters` on the tokens (assistant header …
-    ``<|im_end|>``); the ``<|im_end|>`` appended to close a truncated response is not a generated
-    token, so it is taken out of its step (``generated`` mask).
+    Step ids come from the rollout records, not from the text: every token of ``s.response_ids`` gets
+    the index of its turn in the row (0, 1, …), and the turn tokens (prompt, observations) and the
+    ``<|im_end|>`` appended to close a truncated response get -1 (not generated). Matching the
+    delimiters with :func:`empg.step_ids_from_delimiters` would agree on well-formed turns but
+    mis-number every later step, and drop tokens from the loss, when a response itself contains the
+    assistant header tokens (a policy that hallucinates a new turn). ``tokenizer`` is no longer read
+    (kept so that callers need not change).
     """
     if not trajs or all(not t.steps for t in trajs):
         raise ValueError("trajs have no steps")
     rows, gens, lps, ents = [], [], [], []
     for tr in trajs:
         ids, gen, lp, en = [], [], [], []
-        for s in tr.steps:
+        for t, s in enumerate(tr.steps):
             ids += s.turn_ids
-            gen += [False] * len(s.turn_ids)
+            gen += [-1] * len(s.turn_ids)
             lp += [0.0] * len(s.turn_ids)
             en += [0.0] * len(s.turn_ids)
             ids += s.response_ids
-            gen += [True] * len(s.response_ids)
+            gen += [t] * len(s.response_ids)
             lp += s.logprobs.tolist()
             en += s.entropies.tolist()
             if s.truncated:
                 ids.append(eos_id)
-                gen.append(False)
+                gen.append(-1)
                 lp.append(0.0)
                 en.append(0.0)
         rows.append(ids)
@@ -391,19 +394,16 @@ def concatenated_rows(trajs: Sequence[Trajectory], tokenizer, pad_id: int, eos_i
     b = len(rows)
     ids_t = torch.full((b, length), pad_id, dtype=torch.long)
     att = torch.zeros((b, length), dtype=torch.long)
-    gen_t = torch.zeros((b, length), dtype=torch.bool)
+    step_ids = torch.full((b, length), -1, dtype=torch.long)
     lp_t = torch.zeros((b, length))
     ent_t = torch.zeros((b, length))
     for i in range(b):
         n = len(rows[i])
         ids_t[i, :n] = torch.tensor(rows[i], dtype=torch.long)
         att[i, :n] = 1
-        gen_t[i, :n] = torch.tensor(gens[i], dtype=torch.bool)
+        step_ids[i, :n] = torch.tensor(gens[i], dtype=torch.long)
         lp_t[i, :n] = torch.tensor(lps[i])
         ent_t[i, :n] = torch.tensor(ents[i])
-    step_ids = empg.step_ids_from_delimiters(ids_t, start=assistant_header_ids(tokenizer), end=[eos_id],
-                                             mask=att.bool())
-    step_ids = torch.where(gen_t, step_ids, torch.full_like(step_ids, -1))
     rewards, group = _outcomes(trajs)
     return TrainRows(
         layout="tokens", input_ids=ids_t, attention_mask=att, start=1, loss_mask=(step_ids >= 0)[:, 1:],

@@ -113,6 +113,10 @@ class Trainer:
         self._wandb = None
         if cfg.trainer.resume and (self.out_dir / CHECKPOINT_NAME).exists():
             self.load_checkpoint(self.out_dir / CHECKPOINT_NAME)
+        else:
+            # A fresh start (or resume=false) owns out_dir: drop metrics of an earlier run, which
+            # would otherwise be appended to (iterations 1, 2, 1, 2, …).
+            self._truncate_metrics(self.iteration)
 
     # ------------------------------------------------------------------ seeds
     @staticmethod
@@ -157,20 +161,31 @@ class Trainer:
 
     @torch.no_grad()
     def _recompute(self, rows: TrainRows) -> dict[str, torch.Tensor]:
-        """Old log-probs, token entropies and reference log-probs, teacher-forced, ``[B, L - start]``."""
+        """Old log-probs, token entropies and reference log-probs, teacher-forced, ``[B, L - start]``.
+
+        Runs the model in eval mode (no dropout), like :meth:`scaled.policy.Policy.generate`: the
+        old log-probs and the entropies EMPG modulates with must be those of the policy that
+        sampled, not of one random dropout mask.
+        """
         b, k = rows.loss_mask.shape
         old = torch.zeros(b, k)
         ent = torch.zeros(b, k)
         ref = torch.zeros(b, k) if self.policy.reference_mode != "none" else None
-        for idx in self._micro_batches(torch.arange(b)):
-            mb = _trim(rows.select(idx))
-            ids, att = mb.input_ids.to(self.device), mb.attention_mask.to(self.device)
-            kk = mb.loss_mask.shape[1]
-            lp, en = self.policy.token_logprobs(ids, att, start=mb.start, with_entropy=True)
-            old[idx, :kk], ent[idx, :kk] = lp.cpu(), en.cpu()
-            if ref is not None:
-                rl, _ = self.policy.token_logprobs(ids, att, start=mb.start, reference=True)
-                ref[idx, :kk] = rl.cpu()
+        model = self.policy.model
+        was_training = model.training
+        model.eval()
+        try:
+            for idx in self._micro_batches(torch.arange(b)):
+                mb = _trim(rows.select(idx))
+                ids, att = mb.input_ids.to(self.device), mb.attention_mask.to(self.device)
+                kk = mb.loss_mask.shape[1]
+                lp, en = self.policy.token_logprobs(ids, att, start=mb.start, with_entropy=True)
+                old[idx, :kk], ent[idx, :kk] = lp.cpu(), en.cpu()
+                if ref is not None:
+                    rl, _ = self.policy.token_logprobs(ids, att, start=mb.start, reference=True)
+                    ref[idx, :kk] = rl.cpu()
+        finally:
+            model.train(was_training)
         return {"old_logp": old, "entropy": ent, "ref_logp": ref}
 
     def compute_advantages(self, rows: TrainRows, entropy: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -309,9 +324,11 @@ class Trainer:
             bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=f"train {self.cfg.name}")
         for _ in todo:
             metrics = self.train_step()
+            # Log before checkpointing: a crash in between re-runs this iteration on resume, and
+            # load_checkpoint drops the orphaned line; the other order would lose the line for good.
+            self.log(metrics)
             if self.iteration % cfg.save_every == 0 or self.iteration == cfg.iterations:
                 self.save_checkpoint()
-            self.log(metrics)
             history.append(metrics)
             if bar is not None:
                 bar.update(1)
@@ -393,10 +410,14 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.generator.set_state(rng["sampler"])
         self.iteration = int(state["iteration"])
+        self._truncate_metrics(self.iteration)
+
+    def _truncate_metrics(self, iteration: int) -> None:
+        """Keep only the ``metrics.jsonl`` lines of iterations ``<= iteration`` (atomic rewrite)."""
         metrics_path = self.out_dir / METRICS_NAME
         if metrics_path.exists():
             keep = [line for line in metrics_path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("iteration", 0) <= self.iteration]
+                    if line.strip() and json.loads(line).get("iteration", 0) <= iteration]
             tmp = metrics_path.with_name(METRICS_NAME + ".tmp")
             tmp.write_text("".join(line + "\n" for line in keep))
             os.replace(tmp, metrics_path)

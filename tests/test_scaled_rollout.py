@@ -122,3 +122,32 @@ def test_both_layouts_give_the_same_modulated_advantages(step_trajs, policy):
 def test_step_rows_refuse_concat_rollouts(concat_trajs, policy):
     with pytest.raises(ValueError, match="step-layout"):
         step_rows(concat_trajs, policy.pad_id)
+
+
+def _record(t, turn, resp, *, truncated=False):
+    from scaled.rollout import StepRecord
+
+    return StepRecord(step=t, prompt_ids=turn, turn_ids=turn, response_ids=resp, logprobs=torch.zeros(len(resp)),
+                      entropies=torch.ones(len(resp)), truncated=truncated, text="", action="", valid=False,
+                      env_invalid=False, reward=0.0, observation="", admissible=[])
+
+
+def test_concatenated_step_ids_come_from_the_records_not_the_delimiters(policy):
+    # A response that itself contains the assistant header (a policy hallucinating a new turn) must stay
+    # one step; matching delimiters would split it, drop the header tokens from the loss and number the
+    # next turn 2 instead of 1.
+    from scaled.rollout import Trajectory, _followup_turn_ids, assistant_header_ids, chat_prompt_ids
+
+    tok, eos = policy.tokenizer, policy.eos_id
+    enc = lambda text: tok.encode(text, add_special_tokens=False)  # noqa: E731
+    r0 = enc("<think>a</think>") + assistant_header_ids(tok) + enc("x") + [eos]
+    r1 = enc("<action>b</action>")  # truncated: no <|im_end|>, one is appended outside the step
+    tr = Trajectory(index=0, group=0, seed=0, task="", task_type="", steps=[
+        _record(0, chat_prompt_ids(tok, "task"), r0), _record(1, _followup_turn_ids(tok, "obs"), r1, truncated=True)])
+    rows = concatenated_rows([tr], tok, policy.pad_id, eos)
+    tokens = rows.input_ids[0, 1:]
+    assert tokens[rows.step_ids[0] == 0].tolist() == r0
+    assert tokens[rows.step_ids[0] == 1].tolist() == r1
+    assert int(rows.step_ids[0].max()) == 1
+    assert int(rows.loss_mask.sum()) == len(r0) + len(r1)  # every generated token, nothing else
+    assert int(rows.input_ids[0, -1]) == eos and int(rows.step_ids[0, -1]) == -1  # the appended <|im_end|>
