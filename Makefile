@@ -77,9 +77,9 @@ test-verl: $(VERL_VENV)/.stamp
 bench: $(VENV)/.stamp-all
 	$(PY) benchmarks/run_all.py
 
-## Strict docs build into site/.
+## Strict docs build into site/, with the tutorials executed (their plots on the pages).
 docs: $(VENV)/.stamp-all
-	$(VENV)/bin/mkdocs build --strict
+	EMPG_DOCS_EXECUTE=true EMPG_CACHE=$(CURDIR)/.cache/empg MPLBACKEND=module://matplotlib_inline.backend_inline $(VENV)/bin/mkdocs build --strict
 
 docs-serve: $(VENV)/.stamp-all
 	$(VENV)/bin/mkdocs serve
