@@ -27,3 +27,14 @@ def on_config(config, **kwargs):
                 del nav[i]
             break
     return config
+
+
+# Inside a notebook, "[next](02_the_modulation.ipynb)" is right for a reader who converted the
+# tutorials with jupytext into one folder; on the site each notebook is its own page.
+_NOTEBOOK_LINK = re.compile(r'href="(\d\d_[A-Za-z0-9_]+)\.ipynb"')
+
+
+def on_post_page(output, page, config, **kwargs):
+    if page.file.src_uri.startswith("tutorials/"):
+        return _NOTEBOOK_LINK.sub(r'href="../\1/"', output)
+    return output
