@@ -117,6 +117,25 @@ except ImportError:  # pragma: no cover - exercised without verl
 
 if AgentLoopBase is not None:
 
+    def episode_outputs(ep: EpisodeResult) -> list[AgentLoopOutput]:
+        """One ``AgentLoopOutput`` per turn; the episode reward is the ``reward_score`` of the last one.
+
+        verl's V1 ``AgentLoopWorkerTQ._agent_loop_postprocess`` copies the last output's
+        ``reward_score`` and ``extra_fields["reward_extra_info"]`` onto the earlier outputs, so the
+        last output must carry ``reward_extra_info`` (a dict; here the episode's won / #invalid).
+        """
+        outputs = []
+        for t, s in enumerate(ep.steps):
+            last = t == len(ep.steps) - 1
+            extra = {"empg_step": t, "won": ep.won, "num_invalid": ep.num_invalid, "turn_scores": [], "tool_rewards": []}
+            if last:
+                extra["reward_extra_info"] = {"won": float(ep.won), "num_invalid": float(ep.num_invalid)}
+            outputs.append(AgentLoopOutput(
+                prompt_ids=s.prompt_ids, response_ids=s.response_ids, response_mask=[1] * len(s.response_ids),
+                reward_score=ep.reward if last else None, num_turns=2, metrics={}, extra_fields=extra,
+            ))
+        return outputs
+
     @register("empg_text_env")
     class TextEnvAgentLoop(AgentLoopBase):
         """verl agent loop: one ``scaled.envs`` episode -> ``list[AgentLoopOutput]`` (one per turn)."""
@@ -135,7 +154,6 @@ if AgentLoopBase is not None:
             if isinstance(env_kwargs, str):  # make_data.py stores it as JSON (parquet-friendly)
                 env_kwargs = json.loads(env_kwargs)
             env = make_env(env_name, **dict(env_kwargs))
-            metrics: dict[str, Any] = {}
 
             async def policy(prompt: str):
                 prompt_ids = await self.ct_build_initial_tokens([{"role": "user", "content": prompt}])
@@ -151,18 +169,9 @@ if AgentLoopBase is not None:
                                        history_length=int(extra.get("history_length", 2)))
             finally:
                 env.close()
-            outputs = []
-            for t, s in enumerate(ep.steps):
-                last = t == len(ep.steps) - 1
-                outputs.append(AgentLoopOutput(
-                    prompt_ids=s.prompt_ids, response_ids=s.response_ids, response_mask=[1] * len(s.response_ids),
-                    reward_score=ep.reward if last else None, num_turns=2, metrics=metrics,
-                    extra_fields={"empg_step": t, "won": ep.won, "num_invalid": ep.num_invalid,
-                                  "turn_scores": [], "tool_rewards": []},
-                ))
-            return outputs
+            return episode_outputs(ep)
 
-    __all__.append("TextEnvAgentLoop")
+    __all__ += ["TextEnvAgentLoop", "episode_outputs"]
 
 
 def _run(coro):  # small helper for scripts/tests

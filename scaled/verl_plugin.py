@@ -29,12 +29,15 @@ before moving the pin):
    calls ``self._compute_old_log_prob(batch)``, which returns a DataProto with ``old_log_probs`` and
    ``entropys``; ``fit`` then runs ``old_log_prob.batch.pop("entropys")`` before
    ``batch.union(old_log_prob)``. We wrap ``RayPPOTrainer._compute_old_log_prob`` so its output also
-   carries a copy, ``empg_entropy``, which survives the pop and is unioned into the batch.
+   carries a copy, ``empg_entropy``, and the turn structure ``empg_step_ids`` (from the
+   ``response_mask`` before rollout correction can zero tokens), which survive the pop and are
+   unioned into the batch.
 2. V1 trainer (``trainer.use_v1=True``, the 0.9.1 default): ``verl.trainer.ppo.v1.trainer_base.
    PPOTrainer._compute_old_log_prob`` writes ``entropy`` into TransferQueue, but
    ``PPOTrainer._compute_advantage`` fetches only ``uid, response_mask, rm_scores, …`` and drops
    it. We wrap ``PPOTrainer._compute_advantage`` so, when the estimator is ``empg``, it fetches
-   ``entropy`` for the same keys (same row order) and hands it, with the keys, to
+   ``entropy`` and ``response_mask`` for the same keys (same row order) and hands them, with the keys
+   and its ``metrics`` dict (``empg/*`` statistics are logged there), to
 3. ``compute_advantage`` (``verl.trainer.ppo.ray_trainer.compute_advantage``, also bound by name in
    ``verl.trainer.ppo.v1.utils``), which both trainers call with the whole DataProto. Our wrapper,
    for ``adv_estimator == "empg"`` only, reads the entropies and the step structure from the
@@ -130,15 +133,41 @@ def _cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
     return getattr(cfg, key, default)
 
 
+_OPTION_NAMES = ("variant", "k", "k_f", "zeta", "eps", "outcome")
+
+
 def options_from_config(config: Any) -> EMPGVerlOptions:
-    """Read :class:`EMPGVerlOptions` from verl's ``algorithm`` config (DictConfig, dict or AlgoConfig)."""
+    """Read :class:`EMPGVerlOptions` from verl's ``algorithm`` config (DictConfig, dict or AlgoConfig).
+
+    Raises:
+        ValueError: an unknown ``algorithm.empg.*`` key (a typo would otherwise be ignored), a
+            non-numeric or non-finite ``k``/``k_f``/``zeta``/``eps``, or an invalid value.
+    """
     sub = _cfg_get(config, "empg", None)
+    if sub is not None and hasattr(sub, "keys"):
+        unknown = sorted(str(key) for key in sub.keys() if str(key) not in _OPTION_NAMES)
+        if unknown:
+            raise ValueError(f"unknown option(s) algorithm.empg.{unknown}; expected a subset of {list(_OPTION_NAMES)}")
     kw: dict[str, Any] = {}
-    for name in ("variant", "k", "k_f", "zeta", "eps", "outcome"):
+    for name in _OPTION_NAMES:
         v = _cfg_get(sub, name, None)
-        if v is not None:
-            kw[name] = str(v) if name in ("variant", "outcome") else float(v)
+        if v is None:
+            continue
+        if name in ("variant", "outcome"):
+            kw[name] = str(v)
+            continue
+        try:
+            if isinstance(v, bool):
+                raise TypeError
+            x = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"algorithm.empg.{name} must be a number, got {v!r}") from None
+        if not np.isfinite(x):
+            raise ValueError(f"algorithm.empg.{name} must be finite, got {v!r}")
+        kw[name] = x
     nrm = _cfg_get(config, "norm_adv_by_std_in_grpo", True)
+    if nrm is not None and not isinstance(nrm, (bool, np.bool_)):
+        raise ValueError(f"algorithm.norm_adv_by_std_in_grpo must be true or false, got {nrm!r}")
     return EMPGVerlOptions(**kw, norm_adv_by_std=bool(True if nrm is None else nrm))
 
 
@@ -204,6 +233,7 @@ def empg_adv_estimator(
     step_ids: torch.Tensor | None = None,
     trajectory: Any = None,
     step: Any = None,
+    metrics: dict | None = None,
     **_: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """verl advantage estimator ``"empg"``: GRPO outcome advantage + EMPG (Eq. 7–12).
@@ -214,8 +244,10 @@ def empg_adv_estimator(
         index: ``[B]`` prompt uid of each row (GRPO groups).
         config: verl's ``algorithm`` config (options under ``algorithm.empg``).
         entropy: ``[B, L]`` token entropies of the old policy; passed by the hook, never by verl.
-        step_ids: ``[B, L]`` concatenated-rows layout (default: runs of ``response_mask``).
+        step_ids: ``[B, L]`` concatenated-rows layout (default: runs of ``response_mask``); tokens
+            where ``response_mask`` is 0 are taken out of every step.
         trajectory, step: ``[B]`` step-rows layout (one row per turn); ``trajectory`` any hashable ids.
+        metrics: if given, ``ModulationTerms.stats("empg")`` (``empg/*`` keys) is added to it.
 
     Returns:
         ``(advantages, returns)``, both ``[B, L]``, zero off ``response_mask``.
@@ -244,28 +276,44 @@ def empg_adv_estimator(
             if traj.shape[0] != scores.shape[0] or stp.shape[0] != scores.shape[0]:
                 raise ValueError(f"trajectory and step must have one entry per row ({scores.shape[0]})")
             n_traj = int(traj.max()) + 1
-            # outcome of a trajectory = score of its last step row; its group = that row's uid
-            last = torch.full((n_traj,), -1, dtype=torch.long)
-            order = torch.argsort(stp, stable=True)
-            last[traj[order]] = order  # later (larger step) rows overwrite earlier ones
+            # outcome of a trajectory = score of its last step row (largest step; the last such row in
+            # batch order on a tie); its group = that row's uid. Deterministic, no duplicate-index writes.
+            rows = torch.arange(stp.shape[0])
+            max_step = torch.full((n_traj,), torch.iinfo(torch.long).min, dtype=torch.long)
+            max_step = max_step.scatter_reduce(0, traj, stp, reduce="amax")
+            cand = torch.where(stp == max_step[traj], rows, torch.full_like(rows, -1))
+            last = torch.full((n_traj,), -1, dtype=torch.long).scatter_reduce(0, traj, cand, reduce="amax")
             base = _grpo(scores[last], index[last.numpy()], opts)[traj]
             if opts.variant == "off":
                 out = base
             else:
-                ent = entropy.to(torch.float64) * mask.double()
-                denom = mask.double().sum(-1)
+                on = mask > 0
+                # entropies only where response_mask is 1 (where(), not *: inf/NaN off the mask stay out)
+                ent = torch.where(on, entropy.to(torch.float64), torch.zeros((), dtype=torch.float64))
+                denom = on.double().sum(-1)
                 if bool((denom <= 0).any()):
                     raise ValueError("every step row needs at least one response_mask token")
                 step_entropy = ent.sum(-1) / denom
                 out = empg.modulate_step_advantages(base, step_entropy, traj, stp, **opts.modulation_kwargs())
+                if metrics is not None:
+                    metrics.update(empg.step_modulation_terms(
+                        base, step_entropy, traj, stp, **opts.modulation_kwargs()).stats("empg"))
             adv = out.to(token_level_rewards.dtype).unsqueeze(-1) * mask
         else:
             base = _grpo(scores, index, opts).to(token_level_rewards.dtype).unsqueeze(-1) * mask
             if opts.variant == "off":
                 adv = base
             else:
-                ids = step_ids_from_response_mask(response_mask) if step_ids is None else step_ids
+                if step_ids is None:
+                    ids = step_ids_from_response_mask(response_mask)
+                else:
+                    if tuple(step_ids.shape) != tuple(response_mask.shape):
+                        raise ValueError(f"step_ids must be [B, L] like response_mask {tuple(response_mask.shape)}, "
+                                         f"got {tuple(step_ids.shape)}")
+                    ids = torch.where(response_mask != 0, step_ids.long(), torch.full_like(step_ids, -1, dtype=torch.long))
                 adv = empg.modulate_advantages(base, entropy, ids, **opts.modulation_kwargs()) * mask
+                if metrics is not None:
+                    metrics.update(empg.modulation_terms(base, entropy, ids, **opts.modulation_kwargs()).stats("empg"))
     return adv, adv
 
 
@@ -294,17 +342,20 @@ def _wrap_compute_advantage(orig):
         if "response_mask" not in data.batch.keys():
             return orig(data, adv_estimator, *args, **kwargs)  # verl fills it and raises for us
         config = kwargs.get("config", args[4] if len(args) > 4 else None)  # (gamma, lam, num_repeat, norm, config)
+        ctx = _V1_CONTEXT.get()
         adv, ret = empg_adv_estimator(
             token_level_rewards=data.batch["token_level_rewards"],
             response_mask=data.batch["response_mask"],
             index=data.non_tensor_batch.get("uid"),
             config=config,
+            metrics=None if ctx is None else ctx.get("metrics"),
             **_empg_kwargs_from_data(data),
         )
         data.batch["advantages"] = adv
         data.batch["returns"] = ret
-        if ENTROPY_KEY in data.batch.keys():
-            data.batch.pop(ENTROPY_KEY)  # do not ship it to the actor update
+        for key in (ENTROPY_KEY, STEP_IDS_KEY):
+            if key in data.batch.keys():
+                data.batch.pop(key)  # do not ship them to the actor update
         return data
 
     compute_advantage.__empg_wrapped__ = orig
@@ -318,6 +369,10 @@ def _wrap_old_log_prob(orig):
         old = out[0] if isinstance(out, tuple) else out
         if _is_empg(self.config.algorithm.adv_estimator) and "entropys" in old.batch.keys():
             old.batch[ENTROPY_KEY] = old.batch["entropys"].clone()
+            # Step ids from the response_mask as it is now: rollout correction (token-level rejection
+            # sampling) may zero tokens of a turn before compute_advantage, which must not split the turn.
+            if STEP_IDS_KEY not in batch.batch.keys() and "response_mask" in batch.batch.keys():
+                old.batch[STEP_IDS_KEY] = step_ids_from_response_mask(batch.batch["response_mask"])
         return out
 
     _compute_old_log_prob.__empg_wrapped__ = orig
@@ -331,6 +386,8 @@ def _wrap_multi_trajectories(orig):
             ctx = _V1_CONTEXT.get()
             if ctx is not None and ctx.get("entropy") is not None:
                 data.batch[ENTROPY_KEY] = ctx["entropy"]
+            if ctx is not None and ctx.get("step_ids") is not None and STEP_IDS_KEY not in data.batch.keys():
+                data.batch[STEP_IDS_KEY] = ctx["step_ids"]
             keys = list(batch_keys)
             if keys and any(int(s) > 0 for s in steps_from_keys(keys)[1]):  # several outputs per session
                 traj, stp = steps_from_keys(keys)
@@ -349,9 +406,13 @@ def _wrap_v1_compute_advantage(orig):
         import transfer_queue as tq
         from verl.protocol import DataProto
 
-        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["entropy"])
-        entropy = DataProto(batch=data.to_padded_tensor()).batch["entropy"]
-        token = _V1_CONTEXT.set({"entropy": entropy})
+        metrics = kwargs.get("metrics", args[0] if args else None)
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
+                               select_fields=["entropy", "response_mask"])
+        data = DataProto(batch=data.to_padded_tensor())
+        # step ids from the response_mask before rollout correction may zero some tokens (see legacy hook)
+        token = _V1_CONTEXT.set({"entropy": data.batch["entropy"], "metrics": metrics,
+                                 "step_ids": step_ids_from_response_mask(data.batch["response_mask"])})
         try:
             return orig(self, batch, *args, **kwargs)
         finally:

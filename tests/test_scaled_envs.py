@@ -274,6 +274,23 @@ def test_webshop_wrong_purchases_score_below_one(shop):
     assert reward == 0.0 and info["won"] is False
 
 
+def test_webshop_synthetic_goals():
+    env = WebShopEnv(human_goals=False)
+    shirt = [g for g in env.goals if g["asin"] == "B09TSHRT01"]
+    # goal.py::get_synthetic_goals: one goal per option combination (4 sizes x 4 colours), option
+    # names sorted ("color" < "size"), and ONE price limit per product shared by all its goals
+    assert len(shirt) == 16
+    assert len({g["price_upper"] for g in shirt}) == 1
+    upper = shirt[0]["price_upper"]
+    texts = {g["instruction_text"] for g in shirt}
+    instruction = env.product_by_asin["B09TSHRT01"]["instruction_text"]
+    assert f"{instruction} with color: navy blue, and size: large, and price lower than {upper:.2f} dollars" in texts
+    goal = next(g for g in shirt if g["goal_options"] == {"color": "navy blue", "size": "large"})
+    env.reset(options={"goal_index": env.goals.index(goal)})
+    _, reward, _, _, info = buy(env, "B09TSHRT01", ["navy blue", "large"])
+    assert reward == pytest.approx(1.0) and info["won"]
+
+
 def test_webshop_invalid_actions_are_flagged(shop):
     obs0, _ = shop.reset(seed=1)
     for action in ["click[Buy Now]", "buy the shampoo", "search[]", "click[search]"]:
@@ -304,6 +321,24 @@ def test_webshop_navigation(shop):
     assert info["page"] == "results" and "Page 2" in obs
     _, _, _, _, info = shop.step("click[Back to Search]")
     assert info["page"] == "search" and info["admissible_commands"] == ["search[<query>]"]
+
+
+class _IndexWithMoreProducts:
+    """Stands in for a search index built over more products than were loaded (e.g. the full
+    pyserini index with num_products=100): it returns an ASIN the catalogue does not have."""
+
+    def search(self, query, k):
+        return ["B00MISSING", "B07SHAMP02"]
+
+
+def test_webshop_drops_hits_outside_the_catalogue():
+    env = WebShopEnv(num_products=15)
+    env.search_engine = _IndexWithMoreProducts()
+    env.reset(seed=0)
+    obs, _, _, _, info = env.step("search[tea tree shampoo]")
+    # engine.py keeps only hits that are in the loaded products: 1 result, no crash
+    assert not info["invalid_action"] and "Total results: 1" in obs
+    assert [c for c in info["admissible_commands"] if re.fullmatch(r"click\[b0\w+\]", c)] == ["click[b07shamp02]"]
 
 
 def test_webshop_truncates_at_max_steps():
@@ -393,6 +428,23 @@ def test_textworld_invalid_action(tw):
     obs, reward, terminated, truncated, info = tw.step("dance wildly")
     check_info(info, after_reset=False)
     assert info["invalid_action"] is True and reward == 0.0 and not terminated and not truncated
+
+
+@needs_textworld
+def test_textworld_meta_commands_do_not_reach_the_interpreter(tw, tmp_path, monkeypatch):
+    # Sent to the interpreter, "save"/"script" write files into the working directory, "quit" leaves
+    # the game at a yes/no prompt and "restart" + "yes" restarts it (the winning step then paid 0).
+    monkeypatch.chdir(tmp_path)
+    obs, info = tw.reset(seed=0)
+    plan = info["walkthrough"]
+    for action in ["save", "SCRIPT", "look. save", "restart", "yes", "quit", "y"]:
+        obs, reward, terminated, truncated, info = tw.step(action)
+        assert info["invalid_action"] is True and reward == 0.0 and not terminated and not truncated
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    for action in plan:  # the game was neither restarted nor left at a prompt
+        assert action in info["admissible_commands"]
+        obs, reward, terminated, truncated, info = tw.step(action)
+    assert terminated and info["won"] and reward == 1.0
 
 
 def test_textworld_bad_arguments():

@@ -6,17 +6,38 @@ disk) and played with its ``TextWorldGame`` session. The environment holds a lis
 picks one directly.
 
 Reward is TextWorld's native one: the increase of the quest score (1 on the winning step for the
-default one-quest games). Every command goes to the game (its parser answers unknown ones);
-``info["invalid_action"]`` says whether it was outside the admissible commands.
+default one-quest games). Commands go to the game (its parser answers unknown ones), except the
+interpreter's meta commands (`META_VERBS`: save, restore, script, quit, restart, undo, ...), which
+would write files into the working directory, restart the game behind the step counter, or leave
+it waiting at a yes/no prompt: those get "Nothing happens." and the game is untouched.
+``info["invalid_action"]`` says whether a command was outside the admissible commands.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 from typing import Any, Sequence
 
 from scaled.envs.base import TextEnv, _normalize
+
+META_VERBS = frozenset({
+    "quit", "q", "restart", "restore", "save", "script", "transcript", "unscript", "noscript",
+    "undo", "verify", "version", "notify",
+})
+"""Inform interpreter meta verbs that are never sent to the game (they act outside the story)."""
+
+_SENTENCE_SPLIT = re.compile(r"[.,;!?]|\bthen\b")
+
+
+def _has_meta_verb(command: str) -> bool:
+    """Whether any sentence of ``command`` (Inform splits on '.', ',', 'then') starts with a `META_VERBS` word."""
+    for sentence in _SENTENCE_SPLIT.split(command):
+        words = sentence.split()
+        if words and words[0] in META_VERBS:
+            return True
+    return False
 
 
 class TextWorldEnv(TextEnv):
@@ -106,6 +127,10 @@ class TextWorldEnv(TextEnv):
         admissible = {_normalize(c): c for c in self._infos["admissible_commands"]}
         key = _normalize(action)
         invalid = key not in admissible
+        if invalid and _has_meta_verb(key):
+            self._steps += 1
+            truncated = self._steps >= self.max_steps
+            return "Nothing happens.", 0.0, False, truncated, self._info(invalid)
         obs, score, done, self._infos = self._game.step(admissible.get(key, str(action)))
         reward = float(score - self._score)
         self._score = score

@@ -194,10 +194,13 @@ def make_goals(products: list[dict], prices: dict[str, float], rng: random.Rando
                                 product["instruction_attributes"], dict(combo)))
         else:
             entries = []
+        if not human_goals and entries:  # get_synthetic_goals: one limit per product, shared by its goals
+            upper, price_text = _price_upper(prices[asin], rng)
         for instruction, attrs, options in entries:
             if not attrs:  # goal.py skips goals without attributes
                 continue
-            upper, price_text = _price_upper(prices[asin], rng)
+            if human_goals:  # get_human_goals: one limit per instruction
+                upper, price_text = _price_upper(prices[asin], rng)
             goals.append({
                 "asin": asin, "category": product.get("category", ""), "query": product["query"],
                 "name": product["name"], "product_category": product.get("product_category", ""),
@@ -416,7 +419,8 @@ class WebShopEnv(TextEnv):
         kind, arg = parse_action(action)
         reward, invalid = 0.0, False
         if kind == "search" and self._page == "search" and arg:
-            self._hits = self.search_engine.search(arg, SEARCH_RETURN_N)
+            # engine.py keeps only hits in the loaded catalogue (an index may hold more products)
+            self._hits = [a for a in self.search_engine.search(arg, SEARCH_RETURN_N) if a in self.product_by_asin]
             self._results_page = 1
             self._page = "results"
         elif kind == "click" and arg in self._clickables():

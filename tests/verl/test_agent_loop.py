@@ -63,3 +63,41 @@ def test_run_episode_rejects_bad_arguments():
 
     with pytest.raises(ValueError, match="env_name"):
         asyncio.run(run_episode(object(), None, env_name="nope"))
+
+
+def test_outputs_pass_verl_v1_postprocess(monkeypatch):
+    """Our list[AgentLoopOutput] through verl 0.9.1's real AgentLoopWorkerTQ._agent_loop_postprocess.
+
+    Only the TransferQueue put is captured (no TQ server on CPU). Regression: the final output lacked
+    extra_fields["reward_extra_info"], which verl copies onto the earlier outputs -> KeyError.
+    """
+    tq_mod = pytest.importorskip("verl.trainer.ppo.v1.agent_loop_tq")
+    from scaled.verl_agent_loop import EpisodeResult, StepRecord, episode_outputs
+
+    ep = EpisodeResult(steps=[StepRecord([1, 2], [3, 4, 5], "go", False, 0.0),
+                              StepRecord([1, 6], [7], "take", True, 0.0),
+                              StepRecord([1, 8, 9], [10, 11], "put", True, 1.0)], won=True, num_invalid=1)
+    outputs = episode_outputs(ep)
+    captured = {}
+
+    async def put(*, keys, fields, tags, partition_id):
+        captured.update(keys=keys, fields=fields, tags=tags, partition_id=partition_id)
+
+    monkeypatch.setattr(tq_mod.tq, "async_kv_batch_put", put)
+    cls = getattr(tq_mod.AgentLoopWorkerTQ, "__ray_actor_class__", tq_mod.AgentLoopWorkerTQ)  # ray.remote wrapper
+    worker = object.__new__(cls)
+    worker.reward_loop_worker_handles, worker.distillation_enabled, worker.processor = None, False, None
+    asyncio.run(worker._agent_loop_postprocess(outputs, False, uid="u_1", session_id=3, global_steps=7))
+    # keys {uid}_{session}_{index}; the plug-in reads trajectory "u_1_3" and steps 0, 1, 2 from them
+    assert captured["keys"] == ["u_1_3_0", "u_1_3_1", "u_1_3_2"]
+    from scaled.verl_plugin import steps_from_keys
+
+    traj, step = steps_from_keys(captured["keys"])
+    assert list(traj) == ["u_1_3"] * 3 and list(step) == [0, 1, 2]
+    # verl copied the episode reward 10*won - 0.1*1 = 9.9 onto every row, on its last response token
+    for out, n in zip(outputs, (3, 1, 2)):
+        assert out.reward_score == pytest.approx(9.9)
+    rm = captured["fields"]["rm_scores"]
+    assert [float(r[-1]) for r in rm] == pytest.approx([9.9] * 3)
+    assert [float(r[:-1].abs().sum()) for r in rm] == [0.0, 0.0, 0.0]
+    assert [int(r.sum()) for r in captured["fields"]["response_mask"]] == [3, 1, 2]

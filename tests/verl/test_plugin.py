@@ -220,3 +220,99 @@ def test_legacy_hook_keeps_entropies_through_the_pop():
                                                                      "attention_mask", "position_ids",
                                                                      "response_mask"], deepcopy=True))
     assert plugin.ENTROPY_KEY not in old2.batch.keys()
+
+
+def test_options_are_validated_with_the_option_named():
+    with pytest.raises(ValueError, match=r"algorithm\.empg\.\['zetta'\]"):  # typo must not be ignored
+        plugin.options_from_config(_cfg(zetta=0.2))
+    with pytest.raises(ValueError, match=r"algorithm\.empg\.k must be a number"):
+        plugin.options_from_config(_cfg(k="abc"))
+    with pytest.raises(ValueError, match=r"algorithm\.empg\.k_f must be finite"):
+        plugin.options_from_config(_cfg(k_f=float("nan")))
+    with pytest.raises(ValueError, match=r"algorithm\.empg\.outcome"):
+        plugin.options_from_config(_cfg(outcome="ppo"))
+    with pytest.raises(ValueError, match="zeta"):
+        plugin.options_from_config(_cfg(zeta=-1.0))
+    with pytest.raises(ValueError, match="norm_adv_by_std_in_grpo"):
+        plugin.options_from_config(OmegaConf.create({"norm_adv_by_std_in_grpo": "no", "empg": {}}))
+    o = plugin.options_from_config(OmegaConf.create({"norm_adv_by_std_in_grpo": False,
+                                                     "empg": {"variant": "scaling", "k": 2, "outcome": "dapo"}}))
+    assert (o.variant, o.k, o.outcome, o.norm_adv_by_std) == ("scaling", 2.0, "dapo", False)
+    assert o.modulation_kwargs()["zeta"] == 0.0  # scaling-only variant drops the bonus
+
+
+def test_step_rows_ignore_non_finite_entropy_off_the_mask():
+    """Entropy at response_mask == 0 (padding) may be anything, even inf/NaN: it must not leak in."""
+    ref = ray_trainer.compute_advantage(_step_rows(5)[0], adv_estimator="empg", config=_cfg())
+    data, _ = _step_rows(5)
+    mask = data.batch["response_mask"]
+    assert bool((mask == 0).any())  # the fixture has padded rows, so the check below is not vacuous
+    ent = data.batch[plugin.ENTROPY_KEY]
+    ent[mask == 0] = float("nan")
+    ent[(mask == 0) & (torch.arange(mask.shape[1]) % 2 == 0)] = float("inf")
+    out = ray_trainer.compute_advantage(data, adv_estimator="empg", config=_cfg())
+    torch.testing.assert_close(out.batch["advantages"], ref.batch["advantages"])
+
+
+def test_given_step_ids_are_restricted_to_the_response_mask():
+    data, spans = _concat_batch(2)
+    ent, mask = data.batch[plugin.ENTROPY_KEY].clone(), data.batch["response_mask"]
+    want = ray_trainer.compute_advantage(_concat_batch(2)[0], adv_estimator="empg", config=_cfg())
+    # step ids that also cover observation tokens (e.g. from a delimiter parser): a step spans from its
+    # first generated token to the next step's first token. The entropy there is 123 (garbage).
+    ids = torch.full(mask.shape, -1)
+    for i, row in enumerate(spans):
+        for k, (a, _) in enumerate(row):
+            ids[i, a:] = k
+    data.batch[plugin.STEP_IDS_KEY] = ids
+    out = ray_trainer.compute_advantage(data, adv_estimator="empg", config=_cfg())
+    torch.testing.assert_close(out.batch["advantages"], want.batch["advantages"])
+    assert plugin.STEP_IDS_KEY not in out.batch.keys()
+
+
+def _legacy_old_log_prob(batch):
+    trainer = object.__new__(ray_trainer.RayPPOTrainer)
+    trainer.config = OmegaConf.create({"algorithm": {"adv_estimator": "empg"},
+                                       "actor_rollout_ref": {"actor": {"calculate_sum_pi_squared": False}}})
+    trainer.actor_rollout_wg = _StubActorWG()
+    old, _ = trainer._compute_old_log_prob(batch)
+    old.batch.pop("entropys")  # what fit does
+    return batch.union(old)
+
+
+def test_legacy_turns_survive_token_rejection_in_rollout_correction():
+    """Two turns separated by observation tokens; rollout correction then zeros one token inside turn 0.
+
+    Turn structure is read at _compute_old_log_prob time (before the correction), so turn 0 stays ONE
+    step (with the rejected token left out of its entropy mean), not two.
+    """
+    prompts = torch.tensor([[5, 6], [5, 7], [5, 8], [5, 9]])
+    # responses: turn 0 = cols 0-2, observation cols 3-4 (mask 0), turn 1 = cols 5-6
+    responses = torch.tensor([[11, 12, 13, 40, 41, 14, 15], [16, 17, 18, 42, 43, 19, 20],
+                              [21, 22, 23, 44, 45, 24, 25], [26, 27, 28, 46, 47, 29, 30]])
+    rmask = torch.tensor([[1, 1, 1, 0, 0, 1, 1]] * 4)
+    input_ids = torch.cat([prompts, responses], 1)
+    attn = torch.ones_like(input_ids)
+    batch = DataProto.from_dict(
+        tensors={"prompts": prompts, "responses": responses, "input_ids": input_ids, "attention_mask": attn,
+                 "position_ids": torch.cumsum(attn, 1) - 1, "response_mask": rmask},
+        non_tensors={"uid": np.array(["a", "a", "b", "b"], dtype=object)},
+    )
+    batch = _legacy_old_log_prob(batch)
+    scores = torch.tensor([1.0, 0.0, 0.0, 1.0])
+    rewards = torch.zeros(4, 7)
+    rewards[:, 6] = scores
+    batch.batch["token_level_rewards"] = rewards
+    ent = batch.batch[plugin.ENTROPY_KEY].clone()
+    new_mask = rmask.clone()
+    new_mask[0, 1] = 0  # token-level rejection inside turn 0 of row 0
+    batch.batch["response_mask"] = new_mask
+    true_ids = torch.tensor([[0, 0, 0, -1, -1, 1, 1]] * 4)
+    true_ids[0, 1] = -1
+    base = torch.tensor([0.70710678, -0.70710678, -0.70710678, 0.70710678])[:, None] * new_mask
+    want = empg.modulate_advantages(base, ent, true_ids, k=1.0, k_f=1.0, zeta=0.1)
+    out = ray_trainer.compute_advantage(batch, adv_estimator="empg", config=_cfg())
+    torch.testing.assert_close(out.batch["advantages"], want, rtol=1e-6, atol=1e-6)
+    # control: without the stored ids the hole would split turn 0 into two steps -> a different result
+    split = empg.modulate_advantages(base, ent, plugin.step_ids_from_response_mask(new_mask), k=1.0, k_f=1.0, zeta=0.1)
+    assert not torch.allclose(split, want, atol=1e-4)
