@@ -110,6 +110,38 @@ def test_clarity_quick(tmp_path):
     assert (tmp_path / "clarity.png").stat().st_size > 1000
 
 
+def test_clarity_dapo_quick(tmp_path):
+    data = run_quick("clarity", tmp_path, "--base", "dapo")
+    assert data["base"] == "dapo"
+    assert set(data["methods"]) == {"dapo", "dapo_empg_scaling", "dapo_empg_bonus", "dapo_empg"}
+    assert {m["method"] for m in data["methods"].values()} == set(data["methods"])  # the trainer's DAPO methods
+    for m in data["methods"].values():
+        check_summary(m["clear_first"], 2, 0.0, 1.0)
+        check_summary(m["success"], 2, 0.0, 1.0)
+        check_curve(m["curve_clear_first"], data["settings"]["updates"], 0.0, 1.0)
+    # Paired differences are per seed: recompute them from the rows' per-seed values.
+    vals = {k: m["clear_first"]["values"] for k, m in data["methods"].items()}
+    for name, a, b in [("full - scaling only", "dapo_empg", "dapo_empg_scaling"), ("full - base", "dapo_empg", "dapo"),
+                       ("bonus only - base", "dapo_empg_bonus", "dapo")]:
+        s = data["paired_clear_first"][name]
+        check_summary(s, 2, -1.0, 1.0)
+        assert s["values"] == pytest.approx([x - y for x, y in zip(vals[a], vals[b])], abs=1e-12)
+    assert (tmp_path / "clarity.png").stat().st_size > 1000
+
+
+def test_clarity_configs_for_bases():
+    from empg.trainer import METHODS
+    from toy_envs.experiments.clarity import configs_for
+
+    grpo, dapo = configs_for("grpo"), configs_for("dapo")
+    assert [r[3] for r in grpo] == [r[3] for r in dapo]  # same ζ per row: only the base changes
+    # Each DAPO row pairs with the GRPO row of the same EMPG variant (METHODS: name -> (outcome, variant)).
+    for g, d in zip(grpo, dapo):
+        assert METHODS[g[2]] == ("grpo", METHODS[d[2]][1]) and METHODS[d[2]][0] == "dapo"
+    with pytest.raises(ValueError, match="base"):
+        configs_for("ppo")
+
+
 def test_stability_quick(tmp_path):
     data = run_quick("stability", tmp_path)
     assert set(data["methods"]) == {"grpo", "empg", "dapo", "dapo_empg"}

@@ -12,12 +12,20 @@ full EMPG with larger ζ, and measure on the final policy (``n_eval`` sampled ep
 
 and, during training, the share of episodes choosing the clear route per update (a curve).
 
+``--base dapo`` runs the same rows on a DAPO base (``dapo``, ``dapo_empg_scaling``, ``dapo_empg_bonus``,
+``dapo_empg``): dynamic sampling drops the all-equal-reward groups *before* the modulation, so an
+all-failure batch no longer leaves the centred bonus as the only learning signal. Every other setting
+is the same as the default GRPO run. ``paired_clear_first`` holds per-seed paired differences of
+``clear_first`` (same seeds, so the same task draws): full − scaling only (the bonus's effect on top of
+scaling), full − base and bonus only − base.
+
     python -m toy_envs.experiments.clarity --out runs/clarity
+    python -m toy_envs.experiments.clarity --base dapo --out runs/clarity_dapo
     python -m toy_envs.experiments.clarity --out /tmp/cl --quick
 
-Writes ``OUT/results.json`` ``{"experiment": "clarity", "methods": {name: {"label", "zeta", "clear_first": summary,
-"clear_among_wins": summary, "success": summary, "curve_clear_first": {"mean", "ci_low", "ci_high"}}}, ...}``
-and ``OUT/clarity.png``.
+Writes ``OUT/results.json`` ``{"experiment": "clarity", "base": "grpo"|"dapo", "methods": {name: {"label", "zeta",
+"clear_first": summary, "clear_among_wins": summary, "success": summary, "curve_clear_first": {"mean", "ci_low",
+"ci_high"}}}, "paired_clear_first": {"A - B": summary}, ...}`` and ``OUT/clarity.png``.
 """
 
 from __future__ import annotations
@@ -42,7 +50,36 @@ SWEEP: list[tuple[str, str, str, float]] = [
     ("empg_zeta1.0", "GRPO + EMPG full (ζ = 1.0)", "empg", 1.0),
 ]
 
+#: Paired per-seed differences of clear_first reported in results.json: (name, row key, minus row key, by base).
+PAIRS: list[tuple[str, str, str]] = [
+    ("full - scaling only", "empg", "empg_scaling"),
+    ("full - base", "empg", "base"),
+    ("bonus only - base", "empg_bonus", "base"),
+]
+
 FOG_MAX_STEPS = 240  # 10x the 24 optimal steps: a random policy wins 6.2% (docs/toys.md)
+
+
+def configs_for(base: str, sweep: bool = True) -> list[tuple[str, str, str, float]]:
+    """The rows (key, label, trainer method, ζ) on the ``grpo`` (default, documented) or ``dapo`` base."""
+    if base not in ("grpo", "dapo"):
+        raise ValueError(f"base must be 'grpo' or 'dapo', got {base!r}")
+    rows = CONFIGS + (SWEEP if sweep else [])
+    if base == "grpo":
+        return list(rows)
+    out = []
+    for key, label, method, zeta in rows:
+        method = "dapo" if method == "grpo" else f"dapo_{method}"
+        key = "dapo" if key == "grpo" else f"dapo_{key}"
+        out.append((key, label.replace("GRPO", "DAPO"), method, zeta))
+    return out
+
+
+def _row_key(base: str, key: str) -> str:
+    """Key of a PAIRS row on ``base`` ("base" -> the plain base row)."""
+    if key == "base":
+        return base
+    return key if base == "grpo" else f"dapo_{key}"
 
 
 class RouteLog:
@@ -129,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     p = base_parser("clarity", __doc__.split("\n")[0], "10")
     p.add_argument("--no-sweep", action="store_true", help="skip the ζ sweep rows")
     p.add_argument("--n-eval", type=int, default=200, help="evaluation episodes per run")
+    p.add_argument("--base", choices=("grpo", "dapo"), default="grpo",
+                   help="outcome advantage the rows build on (dapo: dynamic sampling + clip-higher)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     grid = dataclasses.replace(GRID, env="toy_envs/Fog-v0")
@@ -136,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         grid = dataclasses.replace(grid, updates=3, tasks_per_update=2, group_size=4)
         layout, max_steps, n_eval = "small", 40, 20
-    configs = CONFIGS + ([] if args.no_sweep or args.quick else SWEEP)
+    configs = configs_for(args.base, sweep=not (args.no_sweep or args.quick))
     jobs = [{"key": key, "method": m, "zeta": z, "seed": s, "train_kwargs": grid.train_kwargs(), "layout": layout,
              "max_steps": max_steps, "n_eval": n_eval} for key, _, m, z in configs for s in args.seeds]
     results = run_jobs(run_one, jobs, workers=args.workers, desc="clarity")
@@ -152,7 +191,13 @@ def main(argv: list[str] | None = None) -> int:
             "curve_clear_first": mean_curve([[0.0 if c != c else c for c in r["curve_clear_first"]] for r in rs]),
             "wall_time_s": [round(r["wall_time_s"], 2) for r in rs],
         }
-    out = {"experiment": "clarity", "methods": methods,
+    by_seed = {key: {r["seed"]: r["clear_first"] for r in results if r["key"] == key} for key, *_ in configs}
+    paired = {}
+    for name, a, b in PAIRS:
+        ka, kb = _row_key(args.base, a), _row_key(args.base, b)
+        if ka in by_seed and kb in by_seed:
+            paired[name] = summarize([by_seed[ka][s] - by_seed[kb][s] for s in args.seeds])
+    out = {"experiment": "clarity", "base": args.base, "methods": methods, "paired_clear_first": paired,
            "settings": {**grid.train_kwargs(), "layout": layout, "max_steps": max_steps, "n_eval": n_eval},
            **meta(args, t0)}
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -165,12 +210,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(out: dict[str, Any]) -> str:
     n = len(out["seeds"])
-    lines = [f"\nFog-v0 ({out['settings']['layout']}), {n} seeds, final policy, {out['settings']['n_eval']} "
+    base, st = out.get("base", "grpo").upper(), out["settings"]
+    lines = [f"\nFog-v0 ({base} base, {st['layout']}), {n} seeds, final policy, {st['n_eval']} "
              "episodes each (mean ± 95% CI half-width)\n",
              "| method | clear route at the fork | clear among wins | success |", "|---|---|---|---|"]
     for s in out["methods"].values():
         cw = fmt_ci(s["clear_among_wins"]) if s["clear_among_wins"] else "n/a"
         lines.append(f"| {s['label']} | {fmt_ci(s['clear_first'])} | {cw} | {fmt_ci(s['success'])} |")
+    if out.get("paired_clear_first"):
+        lines.append("\npaired per-seed difference of 'clear route at the fork' (mean [95% CI]):")
+        for name, s in out["paired_clear_first"].items():
+            lines.append(f"  {name}: {s['mean']:+.3f} [{s['ci_low']:+.3f}, {s['ci_high']:+.3f}]")
     return "\n".join(lines)
 
 
@@ -192,7 +242,8 @@ def plot(out: dict[str, Any], path) -> None:
     ax1.set_ylim(0, 1)
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=7)
-    labels = [s["label"].replace("GRPO + ", "+").replace(" (no bonus)", "") for s in out["methods"].values()]
+    labels = [s["label"].replace("GRPO + ", "+").replace("DAPO + ", "+").replace(" (no bonus)", "")
+              for s in out["methods"].values()]
     means = [s["clear_first"]["mean"] for s in out["methods"].values()]
     err = [(s["clear_first"]["ci_high"] - s["clear_first"]["ci_low"]) / 2 for s in out["methods"].values()]
     ax2.bar(range(len(means)), means, yerr=err, capsize=4, color="tab:blue", alpha=0.7)
