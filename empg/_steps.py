@@ -46,6 +46,11 @@ class StepIndex:
     def has_next(self) -> torch.Tensor:
         return self.next_step >= 0
 
+    @property
+    def slot(self) -> torch.Tensor:
+        """``token_step`` with tokens in no step sent to an extra slot ``S`` (for gathers/bincounts)."""
+        return torch.where(self.in_step, self.token_step, torch.full_like(self.token_step, self.num_steps))
+
 
 def _next_of_sorted(row: torch.Tensor) -> torch.Tensor:
     """For steps sorted by (row, step): the next position when it has the same row, else -1."""
@@ -288,7 +293,7 @@ def scatter_step_mean(values: torch.Tensor, idx: StepIndex) -> torch.Tensor:
     Tokens in no step are sent to an extra bin that is dropped (no boolean indexing), so their
     values, even NaN, never reach a step.
     """
-    slot = torch.where(idx.in_step, idx.token_step, torch.full_like(idx.token_step, idx.num_steps))
+    slot = idx.slot
     vals = torch.where(idx.in_step, values.double(), torch.zeros((), dtype=torch.float64, device=values.device))
     sums = torch.bincount(slot.reshape(-1), weights=vals.reshape(-1), minlength=idx.num_steps + 1)[: idx.num_steps]
     return sums / idx.token_count.double()

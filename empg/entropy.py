@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ._checks import as_float_tensor, as_int_tensor, check_finite, check_same_shape
+from ._steps import index_steps, scatter_step_mean
 
 __all__ = [
     "token_entropy",
@@ -162,8 +163,6 @@ def step_entropies(entropy: Any, step_ids: Any) -> tuple[torch.Tensor, torch.Ten
     Returns:
         ``(step_entropy [S], row [S], step [S])``, sorted by (row, step).
     """
-    from ._steps import index_steps, scatter_step_mean
-
     ent = as_float_tensor(entropy, "entropy")
     ids = as_int_tensor(step_ids, "step_ids")
     check_same_shape(ent, "entropy", ids, "step_ids")

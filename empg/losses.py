@@ -26,6 +26,12 @@ def _mask(mask: Any, like: torch.Tensor) -> torch.Tensor:
     return m.bool()
 
 
+def _masked(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``values`` with masked-out entries set to 0 by ``torch.where``, not ``values * mask``:
+    NaN · 0 is NaN, and nothing at a masked token may reach the loss or its gradient."""
+    return torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device))
+
+
 def aggregate(values: torch.Tensor, mask: Any = None, mode: str = "token-mean") -> torch.Tensor:
     """Reduce per-token ``values [B, L]`` (or ``[N]``) under ``mask`` to a scalar.
 
@@ -38,8 +44,7 @@ def aggregate(values: torch.Tensor, mask: Any = None, mode: str = "token-mean") 
         raise ValueError(f"mode must be one of {AGGREGATIONS}, got {mode!r}")
     m = _mask(mask, values)
     mf = m.to(values.dtype)
-    # torch.where, not values * mask: NaN * 0 is NaN, and masked tokens must not leak into the loss.
-    kept = torch.where(m, values, torch.zeros((), dtype=values.dtype, device=values.device))
+    kept = _masked(values, m)
     if mode == "token-mean":
         return kept.sum() / mf.sum().clamp_min(1.0)
     v2, m2 = (kept, mf) if values.ndim >= 2 else (kept.unsqueeze(-1), mf.unsqueeze(-1))
@@ -61,8 +66,7 @@ def _logp_inputs(logp: Any, old_logp: Any, advantages: Any, mask: Any):
     check_finite(lp.detach(), "logp", m)
     check_finite(old, "old_logp", m)
     check_finite(adv, "advantages", m)
-    # Zero the masked-out advantages: a NaN there would otherwise reach the gradient (0 · NaN = NaN).
-    adv = torch.where(m, adv, torch.zeros((), dtype=adv.dtype, device=adv.device))
+    adv = _masked(adv, m)
     return lp, old, adv, m
 
 
@@ -95,7 +99,7 @@ def clipped_policy_loss(
     if dual_clip is not None and dual_clip <= 1.0:
         raise ValueError(f"dual_clip must be > 1 (or None), got {dual_clip}")
     lp, old, adv, m = _logp_inputs(logp, old_logp, advantages, mask)
-    log_ratio = torch.where(m, lp - old, torch.zeros_like(lp)).clamp(-20.0, 20.0)
+    log_ratio = _masked(lp - old, m).clamp(-20.0, 20.0)
     ratio = torch.exp(log_ratio)
     unclipped = -adv * ratio
     clipped = -adv * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
@@ -143,9 +147,7 @@ def kl_penalty(
     m = _mask(mask, lp)
     check_finite(lp.detach(), "logp", m)
     check_finite(ref, "ref_logp", m)
-    zero = torch.zeros((), dtype=lp.dtype, device=lp.device)
-    # Masked-out tokens are replaced before k3 so that no NaN/inf there reaches the gradient.
-    per_token = kl_k3(torch.where(m, lp, zero), torch.where(m, ref, zero))
+    per_token = kl_k3(_masked(lp, m), _masked(ref, m))
     kl = aggregate(per_token, m, agg)
     return coef * kl, {"loss/kl": float(kl.detach()), "loss/kl_coef": float(coef)}
 
@@ -163,7 +165,5 @@ def reinforce_loss(
     m = _mask(mask, lp)
     check_finite(lp.detach(), "logp", m)
     check_finite(adv, "advantages", m)
-    zero = torch.zeros((), dtype=lp.dtype, device=lp.device)
-    # Masked-out tokens are replaced first so that no NaN/inf there reaches the gradient.
-    loss = aggregate(-torch.where(m, adv, zero).detach() * torch.where(m, lp, zero), m, agg)
+    loss = aggregate(-_masked(adv, m).detach() * _masked(lp, m), m, agg)
     return loss, {"loss/policy": float(loss.detach())}

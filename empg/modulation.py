@@ -159,8 +159,12 @@ def _token_inputs(advantages: Any, entropy: Any, step_ids: Any):
     return adv, ent, idx
 
 
-def _per_step_mean(values: torch.Tensor, idx: StepIndex) -> torch.Tensor:
-    return scatter_step_mean(values, idx)
+def _token_terms(advantages: Any, entropy: Any, step_ids: Any, hparams: dict[str, float]):
+    """Validated inputs of the concatenated-rows layout and their Eq. 7–12 terms."""
+    _check_hparams(**hparams)
+    adv, ent, idx = _token_inputs(advantages, entropy, step_ids)
+    terms = _step_terms(idx, scatter_step_mean(ent, idx), scatter_step_mean(adv, idx), **hparams)
+    return adv, idx, terms
 
 
 def modulation_terms(
@@ -174,9 +178,7 @@ def modulation_terms(
     eps: float = 1e-8,
 ) -> ModulationTerms:
     """All intermediates of Eq. 7–12 for concatenated rows (see :func:`modulate_advantages`)."""
-    _check_hparams(k, k_f, zeta, eps)
-    adv, ent, idx = _token_inputs(advantages, entropy, step_ids)
-    return _step_terms(idx, _per_step_mean(ent, idx), _per_step_mean(adv, idx), k=k, k_f=k_f, zeta=zeta, eps=eps)
+    return _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))[2]
 
 
 def modulate_advantages(
@@ -207,13 +209,11 @@ def modulate_advantages(
         A new ``[B, L]`` tensor in the dtype of ``advantages``. Tokens in no step keep their input
         value (mask them out of the loss). With no steps at all the input is returned as a copy.
     """
-    _check_hparams(k, k_f, zeta, eps)
-    adv, ent, idx = _token_inputs(advantages, entropy, step_ids)
+    adv, idx, terms = _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
     if idx.num_steps == 0:
         return adv.clone()
-    terms = _step_terms(idx, _per_step_mean(ent, idx), _per_step_mean(adv, idx), k=k, k_f=k_f, zeta=zeta, eps=eps)
     # Gather g and bonus per token (tokens in no step read a padding slot and are then restored).
-    slot = torch.where(idx.in_step, idx.token_step, torch.full_like(idx.token_step, idx.num_steps))
+    slot = idx.slot
     scale = torch.cat([terms.scale, terms.scale.new_zeros(1)])[slot]
     shift = torch.cat([terms.bonus, terms.bonus.new_zeros(1)])[slot] - terms.mean_modulated
     vals = scale * adv.double() + shift
@@ -242,6 +242,13 @@ def _step_inputs(advantages: Any, step_entropy: Any, trajectory: Any, step: Any)
     return adv, ent, idx, order
 
 
+def _row_terms(advantages: Any, step_entropy: Any, trajectory: Any, step: Any, hparams: dict[str, float]):
+    """Validated inputs of the step-row layout and their Eq. 7–12 terms (steps sorted)."""
+    _check_hparams(**hparams)
+    adv, ent, idx, order = _step_inputs(advantages, step_entropy, trajectory, step)
+    return adv, idx, _step_terms(idx, ent[order], adv[order], **hparams)
+
+
 def step_modulation_terms(
     advantages: Any,
     step_entropy: Any,
@@ -254,9 +261,7 @@ def step_modulation_terms(
     eps: float = 1e-8,
 ) -> ModulationTerms:
     """All intermediates of Eq. 7–12 for one-row-per-step input (see :func:`modulate_step_advantages`)."""
-    _check_hparams(k, k_f, zeta, eps)
-    adv, ent, idx, order = _step_inputs(advantages, step_entropy, trajectory, step)
-    return _step_terms(idx, ent[order], adv[order], k=k, k_f=k_f, zeta=zeta, eps=eps)
+    return _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))[2]
 
 
 def modulate_step_advantages(
@@ -285,9 +290,7 @@ def modulate_step_advantages(
     Returns:
         A new ``[S]`` tensor in the dtype of ``advantages``, in the input row order.
     """
-    _check_hparams(k, k_f, zeta, eps)
-    adv, ent, idx, order = _step_inputs(advantages, step_entropy, trajectory, step)
+    adv, idx, terms = _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
     if idx.num_steps == 0:
         return adv.clone()
-    terms = _step_terms(idx, ent[order], adv[order], k=k, k_f=k_f, zeta=zeta, eps=eps)
     return terms.centred[idx.token_step].to(adv.dtype)

@@ -183,3 +183,17 @@ def test_vectorised_matches_reference_on_a_long_dialogue():
     slow = reference.step_ids_from_delimiters_ref(toks, start=HEADER, end=[END], mask=mask)
     assert torch.equal(fast, slow)
     assert (fast.max(dim=1).values == 11).all()  # 12 steps per row: ids 0..11
+
+
+def test_index_steps_sparse_large_ids_match_the_dense_path():
+    """Step ids far larger than the batch take the sort-based branch of index_steps; it must give the
+    same steps as renumbering them densely (ids 0 and 10**7 are steps 0 and 1 of their row)."""
+    from empg._steps import index_steps
+
+    sparse = torch.tensor([[0, 0, -1, 10**7, 10**7], [-1, 5, 5, 5, -1]])
+    dense = torch.tensor([[0, 0, -1, 1, 1], [-1, 0, 0, 0, -1]])
+    a, b = index_steps(sparse), index_steps(dense)
+    assert torch.equal(a.token_step, b.token_step)
+    assert torch.equal(a.row, b.row) and torch.equal(a.token_count, b.token_count)
+    assert torch.equal(a.next_step, b.next_step)
+    assert a.step.tolist() == [0, 10**7, 5]  # the original indices are kept
