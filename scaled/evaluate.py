@@ -101,14 +101,11 @@ def format_table(results: dict[str, Any], *, env_name: str, model: str, method: 
         vals = [results["per_task_type"].get(k) for k in ALFWORLD_COLUMNS] + [results["success"]]
     elif env_name == "webshop":
         cols = ["Score", "Succ."]
-        vals = [None, results["success"]]
-        score = f"{100 * results['score']:.1f}"
+        vals = [results["score"], results["success"]]
     else:
         cols = ["Success"]
         vals = [results["success"]]
     cells = [pct(v) for v in vals]
-    if env_name == "webshop":
-        cells[0] = score
     head = "| Model | Method | " + " | ".join(cols) + " |"
     sep = "|" + "---|" * (len(cols) + 2)
     return "\n".join([head, sep, f"| {model} | {method} | " + " | ".join(cells) + " |"])

@@ -26,17 +26,14 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from scaled.envs.base import match_admissible
+
 __all__ = ["project_action", "ACTION_START", "ACTION_END", "THINK_START", "THINK_END"]
 
 ACTION_START, ACTION_END = "<action>", "</action>"
 THINK_START, THINK_END = "<think>", "</think>"
 _CHINESE = re.compile(r"[\u4e00-\u9fff]")
-_SPACES = re.compile(r"\s+")
 _FALLBACK_CHARS = 30
-
-
-def _normalise(text: str) -> str:
-    return _SPACES.sub(" ", text).strip().lower()
 
 
 def project_action(
@@ -87,8 +84,7 @@ def project_action(
     if _CHINESE.search(text):
         valid = False
     if admissible is not None:
-        lookup = {_normalise(a): a for a in admissible}
-        match = lookup.get(_normalise(action))
+        match = match_admissible(action, admissible)
         if match is not None:
             action = match
         elif check_admissible:

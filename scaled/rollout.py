@@ -221,9 +221,10 @@ def collect_rollouts(
     for t in range(config.max_steps):
         if not active:
             break
-        prompts, turns = [], []
+        prompts, turns, admissibles = [], [], []
         for i in active:
             admissible = list(infos[i].get("admissible_commands", []))
+            admissibles.append(admissible)
             if config.layout == "step" or t == 0:
                 content = build_prompt(env_name=env_name if env_name in ("alfworld", "webshop", "textworld") else "textworld",
                                        task=trajs[i].task, observation=obs[i], admissible=admissible,
@@ -238,6 +239,7 @@ def collect_rollouts(
             active = [active[j] for j in keep]
             prompts = [prompts[j] for j in keep]
             turns = [turns[j] for j in keep]
+            admissibles = [admissibles[j] for j in keep]
             if not active:
                 break
         gen = policy.generate(prompts, max_new_tokens=config.max_new_tokens, generator=generator, greedy=config.greedy)
@@ -245,7 +247,7 @@ def collect_rollouts(
         for j, i in enumerate(active):
             resp = gen.response_ids[j]
             text = tok.decode(resp, skip_special_tokens=True)
-            admissible = list(infos[i].get("admissible_commands", []))
+            admissible = admissibles[j]
             action, valid = project_action(text, admissible, check_admissible=config.check_admissible,
                                            require_think=config.require_think)
             o2, r_env, terminated, truncated, info2 = envs[i].step(action)
@@ -356,7 +358,7 @@ def step_rows(trajs: Sequence[Trajectory], pad_id: int) -> TrainRows:
     )
 
 
-def concatenated_rows(trajs: Sequence[Trajectory], tokenizer, pad_id: int, eos_id: int) -> TrainRows:
+def concatenated_rows(trajs: Sequence[Trajectory], pad_id: int, eos_id: int) -> TrainRows:
     """One row per trajectory: the chat ``turn_0 resp_0 turn_1 resp_1 …``, right-padded.
 
     Step ids come from the rollout records, not from the text: every token of ``s.response_ids`` gets
@@ -364,8 +366,7 @@ def concatenated_rows(trajs: Sequence[Trajectory], tokenizer, pad_id: int, eos_i
     ``<|im_end|>`` appended to close a truncated response get -1 (not generated). Matching the
     delimiters with :func:`empg.step_ids_from_delimiters` would agree on well-formed turns but
     mis-number every later step, and drop tokens from the loss, when a response itself contains the
-    assistant header tokens (a policy that hallucinates a new turn). ``tokenizer`` is no longer read
-    (kept so that callers need not change).
+    assistant header tokens (a policy that hallucinates a new turn).
     """
     if not trajs or all(not t.steps for t in trajs):
         raise ValueError("trajs have no steps")

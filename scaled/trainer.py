@@ -31,6 +31,8 @@ import numpy as np
 import torch
 
 import empg
+from empg.trainer import atomic_write_bytes
+from empg.trainer import save_checkpoint as atomic_torch_save
 from scaled.config import Config, config_to_dict
 from scaled.rollout import TrainRows, collect_rollouts, concatenated_rows, rollout_metrics, step_rows
 
@@ -77,6 +79,20 @@ def _trim(rows: TrainRows) -> TrainRows:
     return TrainRows(rows.layout, rows.input_ids[:, left:right], att[:, left:right], rows.start - left,
                      cut(rows.loss_mask), cut(rows.rollout_logp), cut(rows.rollout_entropy), cut(rows.step_ids),
                      rows.rewards, rows.group, rows.trajectory, rows.step)
+
+
+def _step_entropy(rows: TrainRows, entropy: torch.Tensor) -> torch.Tensor:
+    """Step entropies H (spec §2), the mean token entropy of each step: ``[B]`` (float64) for step rows,
+    ``[S]`` (``empg.step_entropies``) for concatenated rows."""
+    mask = rows.loss_mask
+    if rows.layout == "steps":
+        return (entropy.double() * mask).sum(-1) / mask.sum(-1).clamp_min(1)  # float64, as empg.step_entropies
+    return empg.step_entropies(entropy, torch.where(mask, rows.step_ids, -1))[0]
+
+
+def _loss_weight(mask: torch.Tensor, agg: str) -> float:
+    """What a batch counts for in the loss aggregation: its tokens (``token-mean``) or its non-empty rows."""
+    return float(mask.sum()) if agg == "token-mean" else float((mask.sum(-1) > 0).sum())
 
 
 class Trainer:
@@ -138,7 +154,7 @@ class Trainer:
         pol = self.policy
         if self.cfg.rollout.layout == "step":
             return step_rows(trajs, pol.pad_id)
-        return concatenated_rows(trajs, pol.tokenizer, pol.pad_id, pol.eos_id)
+        return concatenated_rows(trajs, pol.pad_id, pol.eos_id)
 
     @staticmethod
     def _dynamic_sampling(rows: TrainRows) -> tuple[TrainRows | None, float]:
@@ -193,7 +209,7 @@ class Trainer:
         alg = self.cfg.algorithm
         mask = rows.loss_mask
         if rows.layout == "steps":
-            step_h = (entropy.double() * mask).sum(-1) / mask.sum(-1).clamp_min(1)  # float64, as empg.step_entropies
+            step_h = _step_entropy(rows, entropy)
             inputs = empg.AdvantageInputs(rows.rewards, rows.group, step_entropy=step_h, trajectory=rows.trajectory,
                                           step=rows.step)
         else:
@@ -228,11 +244,7 @@ class Trainer:
         for _ in range(opt.epochs):
             for lo in range(0, b, mini):
                 mini_idx = torch.arange(lo, min(b, lo + mini))
-                m = rows.loss_mask[mini_idx]
-                if alg.loss_agg == "token-mean":
-                    denom = float(m.sum())
-                else:
-                    denom = float((m.sum(-1) > 0).sum())
+                denom = _loss_weight(rows.loss_mask[mini_idx], alg.loss_agg)
                 if denom == 0:
                     continue
                 self.optimizer.zero_grad(set_to_none=True)
@@ -240,7 +252,7 @@ class Trainer:
                     mb = _trim(rows.select(idx))
                     kk = mb.loss_mask.shape[1]
                     mask = mb.loss_mask.to(self.device)
-                    w = float(mask.sum()) if alg.loss_agg == "token-mean" else float((mask.sum(-1) > 0).sum())
+                    w = _loss_weight(mask, alg.loss_agg)
                     if w == 0:
                         continue
                     w /= denom
@@ -290,8 +302,7 @@ class Trainer:
             rec = self._recompute(rows)
             mask = rows.loss_mask
             ent = rec["entropy"]
-            step_h, _, _ = empg.step_entropies(ent, torch.where(mask, rows.step_ids, -1)) if rows.layout == "tokens" \
-                else ((ent * mask).sum(-1) / mask.sum(-1).clamp_min(1), None, None)
+            step_h = _step_entropy(rows, ent)
             metrics["entropy/token_mean"] = float(ent[mask].mean())
             metrics["entropy/step_mean"] = float(step_h.mean())
             metrics["entropy/step_std"] = float(step_h.std(unbiased=False))
@@ -373,7 +384,7 @@ class Trainer:
         return {n: p.detach().cpu() for n, p in self.policy.model.named_parameters() if p.requires_grad}
 
     def save_checkpoint(self, path: str | os.PathLike | None = None) -> pathlib.Path:
-        """Write weights, optimiser, iteration and RNG states atomically (temp file + ``os.replace``)."""
+        """Write weights, optimiser, iteration and RNG states atomically (:func:`empg.trainer.save_checkpoint`)."""
         path = pathlib.Path(path) if path is not None else self.out_dir / CHECKPOINT_NAME
         state = {
             "iteration": self.iteration,
@@ -388,9 +399,7 @@ class Trainer:
             },
             "config": config_to_dict(self.cfg),
         }
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        atomic_torch_save(path, state)
         return path
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
@@ -418,6 +427,4 @@ class Trainer:
         if metrics_path.exists():
             keep = [line for line in metrics_path.read_text().splitlines()
                     if line.strip() and json.loads(line).get("iteration", 0) <= iteration]
-            tmp = metrics_path.with_name(METRICS_NAME + ".tmp")
-            tmp.write_text("".join(line + "\n" for line in keep))
-            os.replace(tmp, metrics_path)
+            atomic_write_bytes(metrics_path, "".join(line + "\n" for line in keep).encode())

@@ -389,9 +389,10 @@ def _wrap_multi_trajectories(orig):
             if ctx is not None and ctx.get("step_ids") is not None and STEP_IDS_KEY not in data.batch.keys():
                 data.batch[STEP_IDS_KEY] = ctx["step_ids"]
             keys = list(batch_keys)
-            if keys and any(int(s) > 0 for s in steps_from_keys(keys)[1]):  # several outputs per session
+            if keys:
                 traj, stp = steps_from_keys(keys)
-                data.non_tensor_batch[TRAJECTORY_KEY], data.non_tensor_batch[STEP_KEY] = traj, stp
+                if (stp > 0).any():  # several outputs per session
+                    data.non_tensor_batch[TRAJECTORY_KEY], data.non_tensor_batch[STEP_KEY] = traj, stp
         return orig(data, batch_keys, adv_estimator, *args, **kwargs)
 
     compute_advantage_for_multi_trajectories.__empg_wrapped__ = orig

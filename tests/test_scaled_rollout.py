@@ -58,7 +58,7 @@ def test_step_rows_hold_exactly_the_generated_tokens(step_trajs, policy):
 
 
 def test_concatenated_step_ids_line_up_with_generated_tokens(concat_trajs, policy):
-    rows = concatenated_rows(concat_trajs, policy.tokenizer, policy.pad_id, policy.eos_id)
+    rows = concatenated_rows(concat_trajs, policy.pad_id, policy.eos_id)
     tokens = rows.input_ids[:, 1:]
     for i, tr in enumerate(concat_trajs):
         for s in tr.steps:
@@ -90,7 +90,7 @@ def test_rollout_entropies_match_a_recomputation_from_the_logits(step_trajs, pol
 def test_teacher_forced_batch_recomputation_matches_rollout(step_trajs, concat_trajs, policy, layout):
     trajs = step_trajs if layout == "step" else concat_trajs
     rows = step_rows(trajs, policy.pad_id) if layout == "step" else concatenated_rows(
-        trajs, policy.tokenizer, policy.pad_id, policy.eos_id)
+        trajs, policy.pad_id, policy.eos_id)
     with torch.no_grad():
         lp, ent = policy.token_logprobs(rows.input_ids, rows.attention_mask, start=rows.start, with_entropy=True)
     m = rows.loss_mask
@@ -100,7 +100,7 @@ def test_teacher_forced_batch_recomputation_matches_rollout(step_trajs, concat_t
 
 def test_both_layouts_give_the_same_modulated_advantages(step_trajs, policy):
     srows = step_rows(step_trajs, policy.pad_id)
-    crows = concatenated_rows(step_trajs, policy.tokenizer, policy.pad_id, policy.eos_id)
+    crows = concatenated_rows(step_trajs, policy.pad_id, policy.eos_id)
     rewards = torch.tensor([10.0, -0.2, 9.9, -0.3])  # distinct outcomes so GRPO advantages are non-zero
     group = srows.group
     m = srows.loss_mask
@@ -144,7 +144,7 @@ def test_concatenated_step_ids_come_from_the_records_not_the_delimiters(policy):
     r1 = enc("<action>b</action>")  # truncated: no <|im_end|>, one is appended outside the step
     tr = Trajectory(index=0, group=0, seed=0, task="", task_type="", steps=[
         _record(0, chat_prompt_ids(tok, "task"), r0), _record(1, _followup_turn_ids(tok, "obs"), r1, truncated=True)])
-    rows = concatenated_rows([tr], tok, policy.pad_id, eos)
+    rows = concatenated_rows([tr], policy.pad_id, eos)
     tokens = rows.input_ids[0, 1:]
     assert tokens[rows.step_ids[0] == 0].tolist() == r0
     assert tokens[rows.step_ids[0] == 1].tolist() == r1

@@ -103,7 +103,7 @@ def test_dynamic_sampling_keeps_exactly_the_groups_with_distinct_rewards(layout)
         rows = step_rows(trajs, pad_id=0)
     else:
         tok = build_tiny_tokenizer()
-        rows = concatenated_rows(trajs, tok, tok.pad_token_id, tok.eos_token_id)
+        rows = concatenated_rows(trajs, tok.pad_token_id, tok.eos_token_id)
     kept, frac = Trainer._dynamic_sampling(rows)
     assert frac == 0.5
     if layout == "steps":

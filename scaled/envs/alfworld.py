@@ -26,7 +26,7 @@ import random
 import re
 from typing import Any
 
-from scaled.envs.base import TextEnv, _normalize
+from scaled.envs.base import TextEnv, match_admissible
 
 TASK_TYPES = (
     "pick_and_place_simple",
@@ -270,15 +270,7 @@ class AlfWorldEnv(TextEnv):
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[str, dict[str, Any]]:
         """Start a game: ``options={"game_index": i}`` picks one, else ``seed`` (or the env's RNG) does."""
-        options = options or {}
-        if "game_index" in options:
-            index = int(options["game_index"])
-            if not 0 <= index < self.num_games:
-                raise ValueError(f"options['game_index']: expected 0 <= i < {self.num_games}, got {index}")
-        elif seed is not None:
-            index = random.Random(seed).randrange(self.num_games)
-        else:
-            index = self._rng.randrange(self.num_games)
+        index = self._episode_index(self.num_games, seed, options, "game_index")
         self.gamefile = self.game_files[index]
         self.task_type = self.task_types_of_games[index]
         if self._env is None:
@@ -300,11 +292,9 @@ class AlfWorldEnv(TextEnv):
             raise RuntimeError("AlfWorldEnv.step called before reset")
         if self._won or self._steps >= self.max_steps:
             raise RuntimeError("AlfWorldEnv.step called after the episode ended; call reset")
-        admissible = {_normalize(c): c for c in self._state["admissible_commands"]}
-        key = _normalize(action)
-        invalid = key not in admissible
-        command = admissible.get(key, str(action))
-        self._state, _, _ = self._env.step(command)
+        command = match_admissible(action, self._state["admissible_commands"])
+        invalid = command is None
+        self._state, _, _ = self._env.step(str(action) if invalid else command)
         self._steps += 1
         won = bool(self._state["won"])
         reward = 1.0 if won and not self._won else 0.0

@@ -24,7 +24,8 @@ Episodes with the same ``seed`` get the same task, which is how the rollout form
 from __future__ import annotations
 
 import abc
-from typing import Any
+import random
+from typing import Any, Sequence
 
 INFO_KEYS = ("admissible_commands", "won", "invalid_action", "task", "task_type")
 """Keys that every environment puts in ``info`` after ``reset`` and ``step``."""
@@ -50,6 +51,18 @@ class TextEnv(abc.ABC):
     def close(self) -> None:
         """Release resources (engines, subprocesses). Safe to call twice."""
 
+    def _episode_index(self, count: int, seed: int | None, options: dict | None, key: str) -> int:
+        """Task index for ``reset``: ``options[key]``, else drawn from ``seed``, else from ``self._rng``."""
+        options = options or {}
+        if key in options:
+            index = int(options[key])
+            if not 0 <= index < count:
+                raise ValueError(f"options[{key!r}]: expected 0 <= i < {count}, got {index}")
+            return index
+        if seed is not None:
+            return random.Random(seed).randrange(count)
+        return self._rng.randrange(count)
+
     def __enter__(self):
         return self
 
@@ -58,9 +71,14 @@ class TextEnv(abc.ABC):
         return False
 
 
-def _normalize(action: str) -> str:
+def normalize_command(action: str) -> str:
     """Canonical form for comparing an action with the admissible ones: lower case, single spaces."""
     return " ".join(str(action).strip().lower().split())
+
+
+def match_admissible(action: str, admissible: Sequence[str]) -> str | None:
+    """The admissible command that ``action`` names (ignoring case and repeated spaces), else ``None``."""
+    return {normalize_command(c): c for c in admissible}.get(normalize_command(action))
 
 
 ENV_NAMES = ("alfworld", "webshop", "textworld")

@@ -20,7 +20,7 @@ import random
 import re
 from typing import Any, Sequence
 
-from scaled.envs.base import TextEnv, _normalize
+from scaled.envs.base import TextEnv, match_admissible, normalize_command
 
 META_VERBS = frozenset({
     "quit", "q", "restart", "restore", "save", "script", "transcript", "unscript", "noscript",
@@ -98,15 +98,7 @@ class TextWorldEnv(TextEnv):
         """Start a game (``options={"game_index": i}``, else chosen by ``seed``); returns ``(obs, info)``."""
         from toy_envs.textworld_games import start
 
-        options = options or {}
-        if "game_index" in options:
-            index = int(options["game_index"])
-            if not 0 <= index < self.num_games:
-                raise ValueError(f"options['game_index']: expected 0 <= i < {self.num_games}, got {index}")
-        elif seed is not None:
-            index = random.Random(seed).randrange(self.num_games)
-        else:
-            index = self._rng.randrange(self.num_games)
+        index = self._episode_index(self.num_games, seed, options, "game_index")
         self.gamefile = self._game_path(index)
         if self.gamefile not in self._sessions:
             self._sessions[self.gamefile] = start(self.gamefile)
@@ -124,14 +116,13 @@ class TextWorldEnv(TextEnv):
             raise RuntimeError("TextWorldEnv.step called before reset")
         if self._done or self._steps >= self.max_steps:
             raise RuntimeError("TextWorldEnv.step called after the episode ended; call reset")
-        admissible = {_normalize(c): c for c in self._infos["admissible_commands"]}
-        key = _normalize(action)
-        invalid = key not in admissible
-        if invalid and _has_meta_verb(key):
+        command = match_admissible(action, self._infos["admissible_commands"])
+        invalid = command is None
+        if invalid and _has_meta_verb(normalize_command(action)):
             self._steps += 1
             truncated = self._steps >= self.max_steps
             return "Nothing happens.", 0.0, False, truncated, self._info(invalid)
-        obs, score, done, self._infos = self._game.step(admissible.get(key, str(action)))
+        obs, score, done, self._infos = self._game.step(str(action) if invalid else command)
         reward = float(score - self._score)
         self._score = score
         self._steps += 1

@@ -387,16 +387,7 @@ class WebShopEnv(TextEnv):
     # ------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[str, dict[str, Any]]:
         """Start at the search page with a goal: ``options={"goal_index": i}``, else by ``seed``."""
-        options = options or {}
-        if "goal_index" in options:
-            index = int(options["goal_index"])
-            if not 0 <= index < len(self.goals):
-                raise ValueError(f"options['goal_index']: expected 0 <= i < {len(self.goals)}, got {index}")
-        elif seed is not None:
-            index = random.Random(seed).randrange(len(self.goals))
-        else:
-            index = self._rng.randrange(len(self.goals))
-        self.goal = self.goals[index]
+        self.goal = self.goals[self._episode_index(len(self.goals), seed, options, "goal_index")]
         self._page = "search"
         self._hits: list[str] = []
         self._results_page = 1
