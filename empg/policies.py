@@ -32,7 +32,8 @@ from torch import nn
 
 from .entropy import expected_score_norm_sq, renyi2_entropy, token_entropy
 
-__all__ = ["SoftmaxPolicy", "TabularSoftmaxPolicy", "LogLinearPolicy", "FeatureBatch", "hash_features", "tokenize"]
+__all__ = ["SoftmaxPolicy", "TabularSoftmaxPolicy", "LogLinearPolicy", "FeatureBatch", "gumbel_max_sample", "hash_features",
+           "tokenize"]
 
 
 class SoftmaxPolicy(nn.Module):
@@ -46,10 +47,6 @@ class SoftmaxPolicy(nn.Module):
 
     def logits(self, batch: Any) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def num_actions_of(self, batch: Any) -> torch.Tensor:
-        """``[S]`` number of valid actions of each step (where the logits are finite)."""
-        return torch.isfinite(self.logits(batch)).sum(-1)
 
     def distribution(self, batch: Any) -> torch.distributions.Categorical:
         """The action distribution ``π(·|s) = softmax(z)`` of each step, batch shape ``[S]``."""
@@ -84,9 +81,13 @@ class SoftmaxPolicy(nn.Module):
     @torch.no_grad()
     def sample(self, batch: Any, generator: torch.Generator | None = None) -> torch.Tensor:
         """``[S]`` actions drawn from π with ``generator`` (Gumbel-max, so invalid ``-inf`` actions never win)."""
-        z = self.logits(batch)
-        u = torch.rand(z.shape, generator=generator, dtype=torch.float64).clamp_(1e-12, 1.0 - 1e-12)
-        return (z.double() - torch.log(-torch.log(u))).argmax(-1)
+        return gumbel_max_sample(self.logits(batch), generator)
+
+
+def gumbel_max_sample(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``[S]`` one draw from ``softmax(logits [S, A])`` per row: ``argmax_a z_a + Gumbel noise`` (``-inf`` never wins)."""
+    u = torch.rand(logits.shape, generator=generator, dtype=torch.float64).clamp_(1e-12, 1.0 - 1e-12)
+    return (logits.double() - torch.log(-torch.log(u))).argmax(-1)
 
 
 def _actions(actions: Any, logits: torch.Tensor) -> torch.Tensor:

@@ -45,7 +45,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -54,7 +54,7 @@ from .config import VARIANTS, EMPGConfig
 from .entropy import expected_score_norm_sq, renyi2_entropy, token_entropy
 from .losses import AGGREGATIONS, clipped_policy_loss, kl_penalty, reinforce_loss
 from .modulation import step_modulation_terms
-from .policies import LogLinearPolicy, SoftmaxPolicy, TabularSoftmaxPolicy
+from .policies import LogLinearPolicy, SoftmaxPolicy, TabularSoftmaxPolicy, gumbel_max_sample
 from .registry import AdvantageInputs, compute_advantages
 
 __all__ = [
@@ -399,8 +399,7 @@ def collect_rollouts(
     while active:
         enc = [policy.encode(obs[i], infos[i]) for i in active]
         z = policy.logits(policy.collate(enc)).detach()
-        u = torch.rand(z.shape, generator=generator, dtype=torch.float64).clamp_(1e-12, 1.0 - 1e-12)
-        act = (z.double() - torch.log(-torch.log(u))).argmax(-1)  # Gumbel-max sample from softmax(z)
+        act = gumbel_max_sample(z, generator)
         logp_all = torch.log_softmax(z, -1)
         p = logp_all.exp()
         logp = logp_all.gather(-1, act.unsqueeze(-1)).squeeze(-1)
@@ -464,14 +463,14 @@ def compute_step_advantages(batch: Rollout, cfg: ToyTrainConfig) -> tuple[torch.
         step_entropy=batch.step_entropy, trajectory=batch.trajectory, step=batch.step,
     )
     outcome_kw = {"std_normalize": cfg.std_normalize}
+    base = compute_advantages("grpo", inputs, **outcome_kw)
     if cfg.empg == "off":
-        adv = compute_advantages("grpo", inputs, **outcome_kw)
+        adv = base
     else:
         adv = compute_advantages("empg", inputs, variant=cfg.empg, outcome="grpo", k=cfg.k, k_f=cfg.k_f,
                                  zeta=cfg.zeta, **outcome_kw)
     stats: dict[str, float] = {}
     if batch.num_steps:
-        base = compute_advantages("grpo", inputs, **outcome_kw)
         mod_kw = EMPGConfig(variant=cfg.empg if cfg.empg != "off" else "full", k=cfg.k, k_f=cfg.k_f,
                             zeta=cfg.zeta).modulation_kwargs()
         terms = step_modulation_terms(base, batch.step_entropy, batch.trajectory, batch.step, **mod_kw)
@@ -831,7 +830,3 @@ def train(cfg: ToyTrainConfig, make_env: Callable[..., Any] | Sequence[Any],
         plot_history(history, out / "curves.png", title=f"{cfg.env} — {cfg.method} (seed {cfg.seed})")
     return TrainResult(policy=policy, history=history, prop1=prop1, config=cfg, wall_time=time.perf_counter() - t_start)
 
-
-def iter_history(path: str | os.PathLike) -> Iterable[dict[str, float]]:
-    """Read back ``metrics.json`` written by :func:`train`."""
-    return json.loads(Path(path).read_text())

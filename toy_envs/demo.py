@@ -22,14 +22,14 @@ Outputs ``OUT/results.json``, ``OUT/learning_curves.png`` (mean ± 95% CI bands)
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
+
+from toy_envs.experiments._common import (auc, final_success, mean_curve, parse_seeds, run_jobs, save_figure,
+                                          t_quantile_975, write_json)
 
 ENV_ID = "toy_envs/KeyDoor-v0"
 
@@ -58,19 +58,6 @@ METHODS = {"grpo": dict(outcome="grpo", empg="off"), "empg": dict(outcome="grpo"
 FINAL_WINDOW = 10
 SMOOTH = 5
 THRESHOLD = 0.8
-
-# Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (standard tables).
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]
-
-
-def t_quantile_975(df: float) -> float:
-    """t_{0.975, df} (df rounded down, table up to 30, then 1.96 + 2.4/df as a close approximation)."""
-    d = int(math.floor(df))
-    if d < 1:
-        return float("nan")
-    return _T975[d - 1] if d <= 30 else 1.96 + 2.4 / d
 
 
 def mean_ci(values: Sequence[float]) -> tuple[float, float]:
@@ -103,17 +90,14 @@ def updates_to_threshold(curve: Sequence[float], threshold: float = THRESHOLD, s
     return None
 
 
-def _run_one(job: tuple[str, int, dict[str, Any]]) -> dict[str, Any]:
+def _run_one(job: dict[str, Any]) -> dict[str, Any]:
     """One training run (in a worker process): returns the success curve and the wall time."""
-    import torch
-
-    torch.set_num_threads(1)
     import gymnasium as gym
 
     import toy_envs  # noqa: F401  (registers the ids)
     from empg.trainer import ToyTrainConfig, train
 
-    method, seed, overrides = job
+    method, seed, overrides = job["method"], job["seed"], job["overrides"]
     cfg = ToyTrainConfig(env=ENV_ID, seed=seed, progress=False, plot=False, **METHODS[method], **overrides)
     t0 = time.perf_counter()
     # .unwrapped skips gymnasium's checker wrappers (pure overhead here); the env truncates itself.
@@ -131,10 +115,9 @@ def summarise(curves: dict[str, list[list[float]]]) -> dict[str, dict[str, Any]]
     """Per-method metrics per seed (final success, AUC, updates to 80%) from the success curves."""
     out: dict[str, dict[str, Any]] = {}
     for method, per_seed in curves.items():
-        final = [statistics.fmean(c[-FINAL_WINDOW:]) for c in per_seed]
-        auc = [statistics.fmean(c) for c in per_seed]
-        reach = [updates_to_threshold(c) for c in per_seed]
-        out[method] = {"final_success": final, "auc": auc, "updates_to_80": reach}
+        out[method] = {"final_success": [final_success(c, FINAL_WINDOW) for c in per_seed],
+                       "auc": [auc(c) for c in per_seed],
+                       "updates_to_80": [updates_to_threshold(c) for c in per_seed]}
     return out
 
 
@@ -167,13 +150,10 @@ def plot_curves(curves: dict[str, list[list[float]]], path: Path, title: str) ->
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for method, per_seed in curves.items():
-        n = len(per_seed[0])
-        x = list(range(1, n + 1))
-        stats = [mean_ci([c[i] for c in per_seed]) for i in range(n)]
-        m = [s[0] for s in stats]
-        h = [0.0 if math.isnan(s[1]) else s[1] for s in stats]
-        ax.plot(x, m, label=f"{method} ({len(per_seed)} seeds)")
-        ax.fill_between(x, [a - b for a, b in zip(m, h)], [a + b for a, b in zip(m, h)], alpha=0.25)
+        band = mean_curve(per_seed)
+        x = list(range(1, len(band["mean"]) + 1))
+        ax.plot(x, band["mean"], label=f"{method} ({len(per_seed)} seeds)")
+        ax.fill_between(x, band["ci_low"], band["ci_high"], alpha=0.25)
     ax.set_xlabel("update")
     ax.set_ylabel("success rate (training rollouts)")
     ax.set_ylim(-0.02, 1.02)
@@ -181,30 +161,14 @@ def plot_curves(curves: dict[str, list[list[float]]], path: Path, title: str) ->
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
-def _parse_seeds(text: str) -> list[int]:
-    """``"10"`` -> seeds 0..9; ``"3,5,8"`` -> those seeds."""
-    try:
-        if "," in text:
-            return [int(s) for s in text.split(",") if s.strip()]
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds: expected a count or a comma-separated list, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"--seeds: expected a count >= 1, got {n}")
-    return list(range(n))
+    save_figure(fig, path, dpi=100)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m toy_envs.demo", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", default="runs/demo", help="output directory")
-    parser.add_argument("--seeds", type=_parse_seeds, default=None, help="number of seeds (0..N-1) or a comma list; default 10 (quick: 2)")
+    parser.add_argument("--seeds", type=parse_seeds, default=None, help="number of seeds (0..N-1) or a comma list; default 10 (quick: 2)")
     parser.add_argument("--updates", type=int, default=None, help=f"updates per run (default {DEMO_DEFAULTS['updates']})")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (the budget is 2 cores)")
     parser.add_argument("--quick", action="store_true", help=f"reduced budget for smoke tests: {QUICK}")
@@ -222,27 +186,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    jobs = [(m, s, overrides) for s in seeds for m in METHODS]
+    jobs = [{"method": m, "seed": s, "overrides": overrides} for m in METHODS for s in seeds]
     t0 = time.perf_counter()
-    from tqdm.auto import tqdm
-
-    results = []
-    bar = tqdm(total=len(jobs), desc="demo runs", file=sys.stderr)
-    if args.workers == 1:
-        for job in jobs:
-            results.append(_run_one(job))
-            bar.update(1)
-    else:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn" if sys.platform == "darwin" else "fork").Pool(args.workers) as pool:
-            for r in pool.imap_unordered(_run_one, jobs):
-                results.append(r)
-                bar.update(1)
-    bar.close()
+    results = run_jobs(_run_one, jobs, workers=args.workers, desc="demo runs")  # in job order: method, then seed
     wall = time.perf_counter() - t0
 
-    results.sort(key=lambda r: (list(METHODS).index(r["method"]), r["seed"]))
     curves = {m: [r["success"] for r in results if r["method"] == m] for m in METHODS}
     summary = summarise(curves)
     report = {
@@ -269,9 +217,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             for m in METHODS
         },
     }
-    tmp = out / ".results.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, out / "results.json")
+    write_json(out / "results.json", report)
     title = f"{ENV_ID} {ENV_KWARGS} — {len(seeds)} seeds, mean ± 95% CI"
     plot_curves(curves, out / "learning_curves.png", title)
     print(f"{ENV_ID} (default layout, {ENV_KWARGS}), {len(seeds)} seeds per method, {overrides['updates']} updates "

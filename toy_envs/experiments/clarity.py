@@ -57,7 +57,7 @@ PAIRS: list[tuple[str, str, str]] = [
     ("bonus only - base", "empg_bonus", "base"),
 ]
 
-FOG_MAX_STEPS = 240  # 10x the 24 optimal steps: a random policy wins 6.2% (docs/toys.md)
+FOG_MAX_STEPS = 240  # 10x the 24 optimal steps: a random policy wins 5.75% (docs/toys.md)
 
 
 def configs_for(base: str, sweep: bool = True) -> list[tuple[str, str, str, float]]:
