@@ -20,7 +20,7 @@ export MPLBACKEND := Agg
 # The paper in miniature (docs/toys.md): five experiments, ~30 min in all on 2 cores.
 MINIATURE := ablation prop1 clarity stability entropy_dynamics
 
-.PHONY: miniature demo test test-slow test-gpu test-verl bench docs docs-serve setup setup-all clean
+.PHONY: miniature demo test test-core test-slow test-gpu test-verl bench docs docs-serve setup setup-all clean
 
 $(VENV)/.stamp-base:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ miniature: $(VENV)/.stamp-all
 ## The default test suite (excludes slow, gpu and verl tests).
 test: $(VENV)/.stamp-all
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q -ra --durations=15
+
+## The core alone (empg/, tests/core): a minute, no notebooks, no docs build.
+test-core: $(VENV)/.stamp-all
+	$(PY) -m pytest -q -ra tests/core
 
 ## Heavier tests: longer trainer runs and statistical checks.
 test-slow: $(VENV)/.stamp-all

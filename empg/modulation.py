@@ -190,7 +190,8 @@ def modulate_advantages(
     k_f: float = 1.0,
     zeta: float = 0.1,
     eps: float = 1e-8,
-) -> torch.Tensor:
+    return_terms: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, ModulationTerms]:
     """EMPG modulated advantages at token level, concatenated-rows layout (Eq. 7–12).
 
     Math: token ``j`` of step ``s`` gets ``g_s · A_j + ζ · f_{next(s)} − mean_S A′`` (Eq. 8, 7), with
@@ -204,12 +205,21 @@ def modulate_advantages(
             (:func:`empg.step_ids_from_delimiters`).
         k: scaling sharpness (Eq. 10), paper default 1. k_f: bonus sharpness k′ (Eq. 11), default 1.
         zeta: bonus weight ζ (Eq. 8), default 0.1. eps: ε of Eq. 10 and 12, default 1e-8.
+        return_terms: also return the :class:`ModulationTerms` of the same pass (for logging), so a
+            caller never runs the modulation twice.
 
     Returns:
-        A new ``[B, L]`` tensor in the dtype of ``advantages``. Tokens in no step keep their input
-        value (mask them out of the loss). With no steps at all the input is returned as a copy.
+        A new ``[B, L]`` tensor in the dtype of ``advantages`` (and the terms when ``return_terms``).
+        Tokens in no step keep their input value (mask them out of the loss). With no steps at all
+        the input is returned as a copy.
     """
     adv, idx, terms = _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
+    out = _scatter_tokens(adv, idx, terms)
+    return (out, terms) if return_terms else out
+
+
+def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: ModulationTerms) -> torch.Tensor:
+    """Token values ``g_s · A_j + ζ f_next(s) − mean_S A′`` of the steps' tokens; other tokens keep ``adv``."""
     if idx.num_steps == 0:
         return adv.clone()
     # Gather g and bonus per token (tokens in no step read a padding slot and are then restored).
@@ -274,7 +284,8 @@ def modulate_step_advantages(
     k_f: float = 1.0,
     zeta: float = 0.1,
     eps: float = 1e-8,
-) -> torch.Tensor:
+    return_terms: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, ModulationTerms]:
     """EMPG modulated advantages, one row per step (verl-agent layout), Eq. 7–12.
 
     Math: ``A″_{i,t} = g_{i,t} · A_{i,t} + ζ · f_{i,t+1} − mean_S A′`` (Eq. 8, 7; g Eq. 10, f Eq. 11, H̃ Eq. 12).
@@ -285,12 +296,12 @@ def modulate_step_advantages(
         trajectory: ``[S]`` int trajectory id of each row (any integers).
         step: ``[S]`` int index of the step inside its trajectory. Rows may come in any order; the
             next step of (i, t) is the row of trajectory i with the smallest step index > t.
-        k, k_f, zeta, eps: as in :func:`modulate_advantages`.
+        k, k_f, zeta, eps, return_terms: as in :func:`modulate_advantages`.
 
     Returns:
-        A new ``[S]`` tensor in the dtype of ``advantages``, in the input row order.
+        A new ``[S]`` tensor in the dtype of ``advantages``, in the input row order (and the terms,
+        steps sorted by (trajectory, step), when ``return_terms``).
     """
     adv, idx, terms = _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
-    if idx.num_steps == 0:
-        return adv.clone()
-    return terms.centred[idx.token_step].to(adv.dtype)
+    out = adv.clone() if idx.num_steps == 0 else terms.centred[idx.token_step].to(adv.dtype)
+    return (out, terms) if return_terms else out

@@ -117,21 +117,30 @@ def _reinforce(inputs: AdvantageInputs, **_: Any) -> torch.Tensor:
 
 
 def _empg(inputs: AdvantageInputs, variant: str, *, outcome: str = "grpo", k: float = 1.0, k_f: float = 1.0,
-          zeta: float = 0.1, eps: float = 1e-8, **outcome_kwargs: Any) -> torch.Tensor:
+          zeta: float = 0.1, eps: float = 1e-8, metrics: dict | None = None, **outcome_kwargs: Any) -> torch.Tensor:
+    """Outcome advantage, then Eq. 7–12 in one pass; ``metrics`` (a dict) receives ``empg/*`` statistics."""
     base = get_advantage("grpo" if outcome == "dapo" else outcome)(inputs, **outcome_kwargs)
     cfg = EMPGConfig(variant=variant, k=k, k_f=k_f, zeta=zeta, eps=eps)
-    if not cfg.enabled:
+    if not cfg.enabled and metrics is None:
         return base
     layout = inputs.layout
+    # With variant "off" and a metrics dict, the full-EMPG terms are computed once, for logging only.
+    kwargs = (cfg if cfg.enabled else EMPGConfig(k=k, k_f=k_f, zeta=zeta, eps=eps)).modulation_kwargs()
     if layout == "steps":
         if inputs.step_entropy is None:
             raise ValueError("empg needs step_entropy in the step-row layout")
-        return modulate_step_advantages(base, inputs.step_entropy, inputs.trajectory, inputs.step, **cfg.modulation_kwargs())
-    if layout == "tokens":
+        out, terms = modulate_step_advantages(base, inputs.step_entropy, inputs.trajectory, inputs.step,
+                                              return_terms=True, **kwargs)
+    elif layout == "tokens":
         if inputs.token_entropy is None:
             raise ValueError("empg needs token_entropy in the concatenated-rows layout")
-        return modulate_advantages(base, inputs.token_entropy, inputs.step_ids, **cfg.modulation_kwargs())
-    raise ValueError("empg needs the step structure: pass step_entropy/trajectory/step or token_entropy/step_ids")
+        out, terms = modulate_advantages(base, inputs.token_entropy, inputs.step_ids, return_terms=True, **kwargs)
+    else:
+        raise ValueError("empg needs the step structure: pass step_entropy/trajectory/step or token_entropy/step_ids")
+    if metrics is not None:
+        metrics.update(terms.stats("empg"))
+        metrics["empg/enabled"] = float(cfg.enabled)
+    return out if cfg.enabled else base
 
 
 @register_advantage("empg")

@@ -20,7 +20,7 @@ import pytest
 
 from toy_envs.experiments._common import parse_seeds, t_interval
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_quick(name: str, out: Path, *extra: str) -> dict:

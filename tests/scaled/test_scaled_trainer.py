@@ -13,7 +13,7 @@ import empg
 from scaled.config import load_config
 from scaled.trainer import Trainer
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "scaled" / "configs" / "smoke_cpu.yaml"
 
 
