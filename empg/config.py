@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
-__all__ = ["EMPGConfig", "OutcomeConfig", "LossConfig", "VARIANTS"]
+__all__ = ["EMPGConfig", "OutcomeConfig", "LossConfig", "VARIANTS", "ESTIMATORS", "DAPO_CLIP_HIGH"]
 
 #: The four EMPG variants of the paper's ablation (Deep Search table, spec §6).
 VARIANTS = ("off", "scaling", "bonus", "full")
@@ -51,27 +52,42 @@ class EMPGConfig:
 
 @dataclass
 class OutcomeConfig:
-    """The outcome advantage under the modulation (spec §4)."""
+    """The outcome advantage under the modulation (spec §4), and the one definition of DAPO.
+
+    DAPO here (both trainers and the verl launch) is: the GRPO advantage, **dynamic sampling** (drop
+    the groups whose rewards are all equal, then refill with extra rollout rounds of fresh tasks,
+    at most ``max_refill_rounds`` of them), **clip-higher** (``LossConfig.clip_high`` resolves to
+    0.28) and the token-mean loss (spec §4, DAPO as in the paper's verl-agent baseline).
+    """
 
     estimator: str = "grpo"
-    """grpo, dapo (GRPO advantage + dynamic sampling + clip-higher), drgrpo (no std), or reinforce."""
+    """grpo, dapo (GRPO advantage + dynamic sampling with refill + clip-higher), drgrpo (no std), or reinforce."""
     std_normalize: bool = True
     """Divide by the group's std (GRPO). False gives Dr.GRPO."""
     eps: float = 1e-6
     """Added to the group std (verl's GRPO uses 1e-6)."""
-    group_size: int = 8
-    """Rollouts per task, G (paper setup: group size 8, verl-agent)."""
+    max_refill_rounds: int = 3
+    """DAPO: extra rollout rounds (fresh tasks) to refill the groups dynamic sampling dropped."""
 
     def __post_init__(self) -> None:
-        if self.estimator not in ("grpo", "dapo", "drgrpo", "reinforce"):
-            raise ValueError(f"estimator must be grpo, dapo, drgrpo or reinforce, got {self.estimator!r}")
-        if self.group_size < 1:
-            raise ValueError(f"group_size must be >= 1, got {self.group_size}")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
+        if isinstance(self.max_refill_rounds, bool) or not isinstance(self.max_refill_rounds, int) or self.max_refill_rounds < 0:
+            raise ValueError(f"max_refill_rounds must be an int >= 0, got {self.max_refill_rounds!r}")
+        if not (isinstance(self.eps, (int, float)) and self.eps >= 0):
+            raise ValueError(f"eps must be a number >= 0, got {self.eps!r}")
 
     @property
     def dynamic_sampling(self) -> bool:
-        """DAPO drops groups whose rewards are all equal."""
+        """DAPO drops (and refills) groups whose rewards are all equal."""
         return self.estimator == "dapo"
+
+
+#: Outcome estimators of :class:`OutcomeConfig`.
+ESTIMATORS = ("grpo", "dapo", "drgrpo", "reinforce")
+
+#: DAPO's ε_high (clip-higher), the default upper clip range under DAPO (spec §4).
+DAPO_CLIP_HIGH = 0.28
 
 
 @dataclass
@@ -82,9 +98,9 @@ class LossConfig:
     """clipped (PPO surrogate) or reinforce."""
     clip_low: float = 0.2
     """ε_low (PPO/DAPO 0.2)."""
-    clip_high: float = 0.28
-    """ε_high (DAPO clip-higher 0.28; set 0.2 for symmetric PPO/GRPO clipping)."""
-    dual_clip: float | None = None
+    clip_high: Optional[float] = None
+    """ε_high; None resolves to 0.28 under DAPO (clip-higher) and to clip_low otherwise (symmetric PPO/GRPO)."""
+    dual_clip: Optional[float] = None
     """Dual-clip constant c > 1, or None (off)."""
     agg: str = "token-mean"
     """token-mean (DAPO), seq-mean-token-mean, or seq-mean-token-sum."""
@@ -98,3 +114,14 @@ class LossConfig:
             raise ValueError(f"agg must be token-mean, seq-mean-token-mean or seq-mean-token-sum, got {self.agg!r}")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
+        if self.clip_low < 0 or (self.clip_high is not None and self.clip_high < 0):
+            raise ValueError(f"clip_low and clip_high must be >= 0, got {self.clip_low}, {self.clip_high}")
+        if self.dual_clip is not None and self.dual_clip <= 1.0:
+            raise ValueError(f"dual_clip must be > 1 (or None), got {self.dual_clip}")
+
+    def resolved_clip_high(self, outcome: "OutcomeConfig | str") -> float:
+        """ε_high for the given outcome: ``clip_high`` if set, else 0.28 for DAPO, else ``clip_low``."""
+        estimator = outcome.estimator if isinstance(outcome, OutcomeConfig) else str(outcome)
+        if self.clip_high is not None:
+            return float(self.clip_high)
+        return DAPO_CLIP_HIGH if estimator == "dapo" else float(self.clip_low)

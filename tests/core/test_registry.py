@@ -142,11 +142,14 @@ def test_config_defaults_and_validation():
     with pytest.raises(ValueError, match="eps"):
         empg.EMPGConfig(eps=0)
     loss = empg.LossConfig()
-    assert (loss.clip_low, loss.clip_high, loss.agg, loss.kl_coef) == (0.2, 0.28, "token-mean", 0.01)  # DAPO / paper setup
+    assert (loss.clip_low, loss.agg, loss.kl_coef) == (0.2, "token-mean", 0.01)  # PPO / DAPO / paper setup
+    # one definition of clip-higher: 0.28 under DAPO, symmetric 0.2 under GRPO, an explicit value wins
+    assert loss.resolved_clip_high("dapo") == 0.28 and loss.resolved_clip_high(empg.OutcomeConfig()) == 0.2
+    assert empg.LossConfig(clip_high=0.3).resolved_clip_high("dapo") == 0.3
     with pytest.raises(ValueError, match="agg"):
         empg.LossConfig(agg="mean")
     out = empg.OutcomeConfig()
-    assert (out.estimator, out.group_size, out.eps) == ("grpo", 8, 1e-6) and not out.dynamic_sampling
+    assert (out.estimator, out.max_refill_rounds, out.eps) == ("grpo", 3, 1e-6) and not out.dynamic_sampling
     assert empg.OutcomeConfig(estimator="dapo").dynamic_sampling
-    with pytest.raises(ValueError, match="group_size"):
-        empg.OutcomeConfig(group_size=0)
+    with pytest.raises(ValueError, match="max_refill_rounds"):
+        empg.OutcomeConfig(max_refill_rounds=-1)
