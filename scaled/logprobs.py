@@ -97,6 +97,8 @@ class _ChunkedLogProbs(torch.autograd.Function):
             grad_logp = torch.zeros(n, dtype=acc, device=hidden.device)
         if grad_ent is None:
             grad_ent = torch.zeros(n, dtype=acc, device=hidden.device)
+        if not (torch.isfinite(grad_logp).all() and torch.isfinite(grad_ent).all()):
+            raise ValueError("chunked_logprobs: non-finite incoming gradient")
         for lo in range(0, n, ctx.chunk):
             hi = min(n, lo + ctx.chunk)
             h = hidden[lo:hi]
@@ -108,8 +110,10 @@ class _ChunkedLogProbs(torch.autograd.Function):
             # ∂/∂z = gl · (e_x − π) − ge · π ⊙ (log π + H) = −π ⊙ (gl + ge · (log π + H)) + gl · e_x
             z.add_(ent[lo:hi].unsqueeze(-1)).mul_(ge).add_(gl)
             g = z.mul_(p).neg_()
-            g.masked_fill_(p == 0, 0.0)  # -inf logits: π = 0, and 0 · (-inf) would be NaN
             del p
+            # -inf logits (π = 0) give 0 · (-inf) = NaN; the true value is 0. The incoming gradients
+            # were checked finite above, so a NaN here can only be that product.
+            g.nan_to_num_(nan=0.0)
             g.scatter_add_(-1, targets[lo:hi].unsqueeze(-1), gl)
             if t_inv != 1.0:
                 g.mul_(t_inv)  # ∂z/∂logits = 1/T

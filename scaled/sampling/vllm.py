@@ -31,6 +31,10 @@ safetensors file into the engine's folder and reloads from it (for an engine in 
 blocks were computed with the old weights). LoRA policies sync the merged weights
 (:func:`scaled.sampling.weights.export_weights`); vLLM's own LoRA support is not used.
 
+One engine per process: vLLM's in-process engine keeps global state, which shutting an engine down
+destroys for all; a second ``VLLMSampler`` while one is open raises (close the first with
+:meth:`scaled.policy.Policy.close`).
+
 Memory: on CPU the KV cache is ``kv_cache_memory_bytes`` (default 1 GiB; vLLM would otherwise take
 most of the machine's free memory). On a GPU the engine takes ``gpu_memory_utilization`` of the
 device (default 0.3: weights + KV cache), next to the policy, its gradients and optimizer state.
@@ -46,6 +50,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
@@ -58,6 +63,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["VLLMSampler"]
 
 _SYNC_MODES = ("auto", "memory", "disk")
+#: Open engines of this process. vLLM's in-process engine keeps global (model-parallel) state, and
+#: shutting one engine down tears it down for every other: one open engine per process.
+_OPEN: "weakref.WeakSet[VLLMSampler]" = weakref.WeakSet()
 _ENTROPY_MODES = ("recompute", "none")
 
 
@@ -115,6 +123,9 @@ class VLLMSampler:
         device = policy.device
         if sleep_level and device.type != "cuda":
             raise ValueError("sleep_level > 0 needs a GPU: vLLM's CPU worker has no sleep mode")
+        if any(other.llm is not None for other in _OPEN):
+            raise RuntimeError("a vLLM engine is already open in this process (one per process: vLLM keeps global "
+                               "state); close the other policy first (Policy.close())")
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         try:
             from vllm import LLM
@@ -162,7 +173,13 @@ class VLLMSampler:
             kwargs["kv_cache_memory_bytes"] = int(kv_cache_memory_bytes or 2**30)
         kwargs.update(engine_kwargs or {})
         t0 = time.perf_counter()
-        self.llm = LLM(**kwargs)
+        self.llm = None
+        try:
+            self.llm = LLM(**kwargs)
+        except BaseException:
+            self.close()
+            raise
+        _OPEN.add(self)
         self.startup_seconds = time.perf_counter() - t0
 
     # ------------------------------------------------------------------ weights
@@ -213,6 +230,7 @@ class VLLMSampler:
             except Exception:  # noqa: BLE001 - best effort on teardown
                 pass
             self.llm = None
+        _OPEN.discard(self)
         if self._own_dir and os.path.isdir(self.model_dir):
             shutil.rmtree(self.model_dir, ignore_errors=True)
 
