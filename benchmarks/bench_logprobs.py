@@ -39,6 +39,7 @@ sys.path.insert(0, sys.argv[1])
 import empg
 from scaled.logprobs import chunked_logprobs
 mode, b, l, v, h, t, out = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7]), sys.argv[8]
+chunk_bytes = int(sys.argv[9])
 g = torch.Generator().manual_seed(0)
 hidden = torch.randn(b * l, h, generator=g).requires_grad_()
 weight = (torch.randn(v, h, generator=g) / h ** 0.5).requires_grad_()
@@ -52,7 +53,7 @@ def plain():
     return logp, ent
 
 def chunked():
-    return chunked_logprobs(hidden, weight, targets, temperature=t)
+    return chunked_logprobs(hidden, weight, targets, temperature=t, chunk_bytes=chunk_bytes)
 
 fn = plain if mode == "plain" else chunked
 def step():
@@ -83,7 +84,7 @@ print(json.dumps({"peak_live": top, "extra": top - grads, "rss_growth": rss_grow
 def run_path(mode: str, args, folder: Path) -> dict:
     out = folder / f"{mode}.pt"
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(ROOT), mode, str(args.batch), str(args.length),
-                           str(args.vocab), str(args.hidden), str(args.temperature), str(out)],
+                           str(args.vocab), str(args.hidden), str(args.temperature), str(out), str(args.chunk_bytes)],
                           check=True, capture_output=True, text=True)
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     res["file"] = out
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vocab", type=int, default=151_936)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--chunk-bytes", type=int, default=64 * 2**20, help="chunked_logprobs budget of one [C, V] float32 buffer")
     p.add_argument("--max-ratio", type=float, default=0.25, help="exit 1 when the chunked extra memory / logits is above this")
     p.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "logprob_plain_seconds": res["plain"]["seconds"],
         "logprob_chunked_seconds": res["chunked"]["seconds"],
         "max_abs_diff": agree,
-        "settings": {k: getattr(args, k) for k in ("batch", "length", "vocab", "hidden", "temperature")},
+        "settings": {k: getattr(args, k) for k in ("batch", "length", "vocab", "hidden", "temperature", "chunk_bytes")},
     }
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -26,6 +26,12 @@ HEADLINES = {
     "pipeline_over_floor": ("step ids + modulation / one pass over inputs", "{:.1f}x"),
     "token_entropy_mem_live": ("token_entropy peak live memory / logits (< 0.5x)", "{:.3f}x"),
     "token_entropy_mem_rss": ("token_entropy peak RSS growth / logits", "{:.3f}x"),
+    "logprob_chunked_mem_over_logits": ("chunked log-probs extra memory / logits (<= 0.25x)", "{:.3f}x"),
+    "logprob_plain_mem_over_logits": ("plain log-probs extra memory / logits", "{:.3f}x"),
+    "logprob_chunked_time_over_plain": ("chunked / plain log-prob fwd+bwd time", "{:.2f}x"),
+    "sampling_hf_tokens_per_s": ("HF sampler tokens/s (tiny model, CPU)", "{:.0f}"),
+    "sampling_vllm_tokens_per_s": ("vLLM tokens/s (same prompts, .venv-vllm)", "{:.0f}"),
+    "sampling_vllm_over_hf": ("vLLM / HF sampler tokens/s", "{:.2f}x"),
 }
 
 

@@ -5,7 +5,10 @@ the **same float32 logits it was sampled from** (``logits / T``; entropy by :fun
 
 No per-token host synchronisation on a GPU: the attention mask is preallocated for the whole response
 (one column is written per token, nothing is re-concatenated) and whether every row has finished is
-read back only every ``finish_check_every`` tokens (default 16 on CUDA). Rows that finished keep
+read back only every ``finish_check_every`` tokens (default 16 on CUDA), together with a check that
+the logits were finite; tokens are drawn as ``argmax(p / q)`` with ``q ~ Exp(1)``, which is what
+``torch.multinomial(p, 1)`` computes (same samples for the same generator) minus its per-call
+host-side validity check. Rows that finished keep
 producing padding until the next check, which changes nothing in the result except how far the
 generator's state advanced; on CPU the check is free and runs every token (default 1), so that
 results for a given seed are those of the plain loop.
@@ -81,6 +84,7 @@ class HFSampler:
         mask = torch.zeros((b, width + max_new_tokens), dtype=torch.long, device=device)
         mask[:, :width] = prompt_mask
         finished = torch.zeros(b, dtype=torch.bool, device=device)
+        bad = torch.zeros(b, dtype=torch.bool, device=device)
         pad = torch.full((b,), pol.pad_id, dtype=torch.long, device=device)
         toks, logps, ents = [], [], []
         pos = _positions(prompt_mask)
@@ -93,18 +97,25 @@ class HFSampler:
             for t in range(max_new_tokens):
                 z = out.logits[:, -1].float() / temperature
                 logp_all = torch.log_softmax(z, dim=-1)
+                bad |= ~torch.isfinite(logp_all).all(-1)
                 if greedy:
                     tok = z.argmax(-1)
                 else:
-                    tok = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
+                    # torch.multinomial(p, 1) draws exactly this (argmax p / q, q ~ Exp(1): the same
+                    # samples for the same generator), without its host-side validity check.
+                    q = torch.empty_like(logp_all).exponential_(1.0, generator=generator)
+                    tok = logp_all.exp().div_(q).argmax(-1)
                 tok = torch.where(finished, pad, tok)
                 toks.append(tok)
                 logps.append(logp_all.gather(-1, tok.unsqueeze(-1)).squeeze(-1))
                 ents.append(empg.token_entropy(z, chunk_bytes=pol.entropy_chunk_bytes))
                 mask[:, width + t] = (~finished).long()
                 finished = finished | (tok == pol.eos_id)
-                if t == max_new_tokens - 1 or ((t + 1) % every == 0 and bool(finished.all())):
-                    break
+                if t == max_new_tokens - 1 or (t + 1) % every == 0:
+                    if bool(bad.any()):  # one host sync per check, not per token
+                        raise FloatingPointError("non-finite logits while sampling (NaN/inf in the model's output)")
+                    if t == max_new_tokens - 1 or bool(finished.all()):
+                        break
                 last_pos = last_pos + 1
                 with pol.autocast():
                     out = model(input_ids=tok.unsqueeze(-1), attention_mask=mask[:, : width + t + 1],

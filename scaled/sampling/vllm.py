@@ -69,6 +69,19 @@ _OPEN: "weakref.WeakSet[VLLMSampler]" = weakref.WeakSet()
 _ENTROPY_MODES = ("recompute", "none")
 
 
+def _check_cpu_head_dim(config) -> None:
+    """ValueError before the engine starts when vLLM's CPU attention kernels cannot run this model."""
+    try:
+        from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+    except ImportError:  # another vLLM layout: let the engine decide
+        return
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    supported = CPUAttentionBackend.get_supported_head_sizes()
+    if head_dim not in supported:
+        raise ValueError(f"model head_dim={head_dim} is not supported by vLLM's CPU attention (supported: {supported}); "
+                         "the tiny model needs hidden_size=256 (4 heads: head_dim 64), e.g. model.tiny_kwargs.hidden_size=256")
+
+
 class VLLMSampler:
     """Sample with a colocated vLLM engine; keep its weights equal to the policy's.
 
@@ -123,6 +136,8 @@ class VLLMSampler:
         device = policy.device
         if sleep_level and device.type != "cuda":
             raise ValueError("sleep_level > 0 needs a GPU: vLLM's CPU worker has no sleep mode")
+        if device.type == "cpu":
+            _check_cpu_head_dim(base_model(policy.model).config)
         if any(other.llm is not None for other in _OPEN):
             raise RuntimeError("a vLLM engine is already open in this process (one per process: vLLM keeps global "
                                "state); close the other policy first (Policy.close())")

@@ -158,6 +158,10 @@ def test_options_are_checked(tiny_path, vpolicy):
         load_policy(tiny_path, reference="none", backend="vllm", sampler_options={"sync": "nccl"})
     with pytest.raises(ValueError, match="entropies"):
         load_policy(tiny_path, reference="none", backend="vllm", sampler_options={"entropies": "approx"})
+    from scaled.tiny import build_tiny_model
+
+    with pytest.raises(ValueError, match="head_dim=16"):  # hidden 64 / 4 heads: the CPU kernels reject it
+        load_policy(str(build_tiny_model(tiny_path + "-64")), reference="none", backend="vllm")
     with pytest.raises(ValueError, match="prompts"):
         vpolicy.generate([[]], max_new_tokens=4)
     vpolicy.sleep_sampler()  # no sleep mode configured: a no-op, sampling still works
