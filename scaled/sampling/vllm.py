@@ -186,6 +186,11 @@ class VLLMSampler:
                 kwargs["enable_sleep_mode"] = True
         else:
             kwargs["kv_cache_memory_bytes"] = int(kv_cache_memory_bytes or 2**30)
+            # vLLM rewinds a seeded request's generator after a partial (chunked) prefill; CPU torch
+            # generators cannot rewind ("CPU Generator does not use offset"), so prompts are prefilled whole.
+            longest = int(max_model_len or getattr(base_model(policy.model).config, "max_position_embeddings", 8192))
+            kwargs["enable_chunked_prefill"] = False
+            kwargs["max_num_batched_tokens"] = max(longest, 8192)
         kwargs.update(engine_kwargs or {})
         t0 = time.perf_counter()
         self.llm = None

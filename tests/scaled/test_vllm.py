@@ -138,6 +138,20 @@ def test_seeds_come_from_the_callers_generator_and_turns_end_at_the_eos_token(vp
             assert (lp <= 0).all() and torch.isfinite(lp).all()
 
 
+def test_long_prompt_batches_sample_with_seeds(vpolicy):
+    # More prompt tokens than one scheduler step takes: with chunked prefill vLLM would split a prompt
+    # and then rewind its seeded generator, which CPU generators cannot do ("CPU Generator does not use
+    # offset"); the sampler prefills whole prompts on CPU.
+    tok = vpolicy.tokenizer
+    prompts = [tok.apply_chat_template([{"role": "user", "content": " ".join(f"open drawer {i + k}" for k in range(80))}],
+                                       add_generation_prompt=True, tokenize=True)["input_ids"] for i in range(24)]
+    assert sum(len(p) for p in prompts) > 8192
+    gen = vpolicy.generate(prompts, max_new_tokens=8, generator=torch.Generator().manual_seed(0))
+    assert all(1 <= len(r) <= 8 for r in gen.response_ids)
+    again = vpolicy.generate(prompts, max_new_tokens=8, generator=torch.Generator().manual_seed(0))
+    assert again.response_ids == gen.response_ids
+
+
 def test_greedy_decoding_matches_the_hf_sampler(tiny_path, vpolicy):
     from scaled.policy import Policy
 
