@@ -160,9 +160,14 @@ class VLLMSampler:
             raise ValueError("sync='memory' needs the engine in this process (VLLM_ENABLE_V1_MULTIPROCESSING=0)")
         self.sync_mode = sync
         self._asleep = False
+        self.llm = None
         self._own_dir = workdir is None
         self.model_dir = tempfile.mkdtemp(prefix="empg-vllm-") if workdir is None else os.fspath(workdir)
-        self._write_model_dir()
+        try:
+            self._write_model_dir()
+        except BaseException:
+            self.close()
+            raise
         param_dtype = next(policy.model.parameters()).dtype
         if dtype is None:
             dtype = "bfloat16" if (device.type == "cuda" and policy.bf16) else str(param_dtype).replace("torch.", "")
@@ -193,7 +198,6 @@ class VLLMSampler:
             kwargs["max_num_batched_tokens"] = max(longest, 8192)
         kwargs.update(engine_kwargs or {})
         t0 = time.perf_counter()
-        self.llm = None
         try:
             self.llm = LLM(**kwargs)
         except BaseException:
