@@ -82,8 +82,10 @@ bench: $(VENV)/.stamp-all
 	$(PY) benchmarks/run_all.py
 
 ## Strict docs build into site/, with the tutorials executed (their plots on the pages).
+# No progress bars: in a notebook they are widgets, whose renderer would load from a CDN.
 docs: $(VENV)/.stamp-all
-	EMPG_DOCS_EXECUTE=true EMPG_CACHE=$(CURDIR)/.cache/empg MPLBACKEND=module://matplotlib_inline.backend_inline $(VENV)/bin/mkdocs build --strict
+	EMPG_DOCS_EXECUTE=true EMPG_CACHE=$(CURDIR)/.cache/empg MPLBACKEND=module://matplotlib_inline.backend_inline \
+	    TQDM_DISABLE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 $(VENV)/bin/mkdocs build --strict
 
 docs-serve: $(VENV)/.stamp-all
 	$(VENV)/bin/mkdocs serve

@@ -114,9 +114,11 @@ _ARITHMATEX = re.compile(
     r'(<(span|div) class="arithmatex">)\s*(\\\(|\\\[)(.*?)(\\\)|\\\])\s*(</\2>)', re.DOTALL)
 # nbconvert's own patterns (filters/markdown_mistune.py), applied to the cell's rendered text.
 _NB_MATH = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<![$\\])\$(.+?)(?<![$\\])\$", re.DOTALL)
-_TAG = re.compile(r"(<[^>]*>)")
+# Whole scripts, styles and comments (their text may hold "<" and ">"), then single tags.
+_TAG = re.compile(r"(<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->|</?[a-zA-Z][^>]*>)",
+                  re.DOTALL | re.IGNORECASE)
 _MATH_CELL = re.compile(r'class="[^"]*\bjp-Rendered(Markdown|Latex)\b')
-_RAW_ELEMENTS = ("code", "pre", "script", "style", "math", "textarea")
+_RAW_ELEMENTS = ("code", "pre", "math", "textarea")
 
 
 def _render(tex: str, display: bool, where: str) -> str | None:
@@ -142,12 +144,13 @@ def render_notebook_math(page_html: str, where: str = "page") -> str:
 
     Only text inside ``jp-RenderedMarkdown`` / ``jp-RenderedLatex`` elements, and outside code,
     pre, script and style elements, is touched: a dollar in code or in a cell's output stays.
+    Widget outputs, for one, put scripts (with "<" in their code) on the page.
     """
     parts = _TAG.split(page_html)
     cell_depth = 0  # open <div>s since the current markdown cell started (0: not in a cell)
-    raw = 0  # open code/pre/script/style elements
+    raw = 0  # open code/pre/math/textarea elements
     for i, part in enumerate(parts):
-        if i % 2:  # a tag
+        if i % 2:  # a tag, or a whole script, style or comment
             name = re.match(r"</?([a-zA-Z0-9]+)", part)
             name = name.group(1).lower() if name else ""
             closing = part.startswith("</")

@@ -194,6 +194,24 @@ def test_tex_to_mathml_handles_the_macros_we_use(tex, must_show):
     assert must_show in shown and "\\" not in shown, shown
 
 
+def test_notebook_math_only_in_markdown_cells():
+    # A widget loader (a script with "<" in its code) comes first, as on an executed notebook page;
+    # dollars in inline code, in code cells and in outputs are not math.
+    page = (
+        "<script>if (v < 2 || !ok) { load(); }</script>\n"
+        '<div class="jp-Cell"><div class="jp-RenderedHTMLCommon jp-RenderedMarkdown" data-mime-type="text/markdown">'
+        "<p>Entropy $H = -\\sum_a \\pi_a \\log \\pi_a$, costs \\$5, <code>echo $HOME$</code></p>"
+        "<div><p>$$\\frac{1}{2}$$</p></div></div></div>\n"
+        '<div class="jp-RenderedText"><pre>price $3 and $4</pre></div>'
+        '<div class="highlight"><pre>x = "$a$"</pre></div>'
+    )
+    out = hook.render_notebook_math(page)
+    assert out.count("<math") == 2 and 'display="block"' in out
+    assert "costs $5" in out and "<code>echo $HOME$</code>" in out
+    assert "<pre>price $3 and $4</pre>" in out and '<pre>x = "$a$"</pre>' in out
+    assert "<script>if (v < 2 || !ok) { load(); }</script>" in out
+
+
 def test_tex_to_mathml_rejects_unknown_macros():
     with pytest.raises(hook.MathError, match="unknown macro"):
         hook.tex_to_mathml(r"\notamacro x", display=True)
