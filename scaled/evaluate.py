@@ -93,7 +93,7 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, progress: bool = Fal
     for lo in range(0, n, bs):
         seeds = list(range(cfg.eval.seed + lo, cfg.eval.seed + min(n, lo + bs)))
         episodes += collect_rollouts(policy, envs[: len(seeds)], seeds=seeds, groups=list(range(len(seeds))),
-                                  agent=cfg.agent, config=rollout_cfg, generator=generator, progress=progress)
+                                     agent=cfg.agent, config=rollout_cfg, generator=generator, progress=progress)
     for env in envs:
         env.close()
     per_type: dict[str, list[bool]] = {}
@@ -101,9 +101,9 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, progress: bool = Fal
         per_type.setdefault(e.task_type, []).append(e.won)
     return {
         "episodes": len(episodes),
-        "success": sum(t.won for e in episodes) / len(episodes),
-        "score": sum(t.env_return for e in episodes) / len(episodes),
-        "episode_length": sum(t.length for e in episodes) / len(episodes),
+        "success": sum(e.won for e in episodes) / len(episodes),
+        "score": sum(e.env_return for e in episodes) / len(episodes),
+        "episode_length": sum(e.length for e in episodes) / len(episodes),
         "per_task_type": {k: sum(v) / len(v) for k, v in sorted(per_type.items())},
         "per_task_type_counts": {k: len(v) for k, v in sorted(per_type.items())},
     }
