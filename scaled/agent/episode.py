@@ -250,8 +250,12 @@ class Episode:
     # ------------------------------------------------------------------ outcome
     @property
     def reward(self) -> float:
-        """Outcome reward R: the sum of the shaped step rewards (``win_reward·won − invalid_penalty·#invalid``)."""
-        return float(sum(s.reward for s in self.steps))
+        """Outcome reward ``R = win_reward·won − invalid_penalty·#invalid``, the sum of the step rewards.
+
+        Computed from the formula, not by adding the steps in order, so that equal outcomes are equal
+        floats: DAPO's dynamic sampling compares a group's rewards exactly.
+        """
+        return float(self.config.win_reward) * float(self.won) - float(self.config.invalid_penalty) * self.num_invalid
 
     @property
     def length(self) -> int:

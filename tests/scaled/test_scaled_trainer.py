@@ -130,14 +130,17 @@ def _record(t, prompt, entropies):
 
 
 def _hand_episodes(rewards, groups, entropies):
-    """Episodes with hand-set rewards (on the first step) and per-step token entropies."""
-    from scaled.agent import Episode
+    """Episodes with hand-set outcome rewards and per-step token entropies.
+
+    R = win_reward·won − invalid_penalty·#invalid: a won episode with valid steps and win_reward = r scores r.
+    """
+    from scaled.agent import AgentConfig, Episode
 
     episodes = []
     for i, (r, g, ents) in enumerate(zip(rewards, groups, entropies)):
-        ep = Episode(task="", task_type="t", seed=g, group=g, index=i,
+        ep = Episode(task="", task_type="t", config=AgentConfig(win_reward=r), seed=g, group=g, index=i, won=True,
                      steps=[_record(t, [1, 2, 3][: 1 + (i + t) % 3], e) for t, e in enumerate(ents)])
-        ep.steps[0].reward = r
+        assert ep.reward == r
         episodes.append(ep)
     return episodes
 
