@@ -337,7 +337,9 @@ def _instantiate(node, where: str):
     from omegaconf.errors import OmegaConfBaseException
 
     for key in node.keys():
-        child = node._get_node(key)
+        if OmegaConf.is_interpolation(node, key):
+            continue  # a leaf: resolved when its section is instantiated
+        child = node[key]
         if isinstance(child, DictConfig) and dataclasses.is_dataclass(OmegaConf.get_type(child)):
             _instantiate(child, f"{where}.{key}" if where else str(key))
     try:
