@@ -76,8 +76,8 @@ DOWNLOAD_HELP = (
 _TOKEN_RE = re.compile(r"\w+")
 
 
-class WebShopDataError(FileNotFoundError):
-    """A WebShop data file is missing (the message says how to get it)."""
+class WebShopDataError(FileNotFoundError, ValueError):
+    """A WebShop data file or folder is missing (the message says how to get it)."""
 
 
 def default_cache_dir() -> pathlib.Path:
