@@ -28,6 +28,27 @@ GAME_SUFFIXES = (".z8", ".z5", ".z6", ".z3", ".ulx")
 """Compiled TextWorld game files that ``data_path`` folders are searched for."""
 
 
+def _check_story_file(path: pathlib.Path, data: bytes) -> None:
+    """Header, length and checksum of a Z-machine (or Glulx) story file; a damaged file would crash
+    the interpreter's C code (and the process) instead of raising."""
+    head = data[:4]
+    if path.suffix == ".ulx":
+        if head != b"Glul" or len(data) < 36:
+            raise ValueError(f"{path}: not a compiled TextWorld game (bad Glulx header {head!r}; damaged?)")
+        length = int.from_bytes(data[12:16], "big")
+        if len(data) < length:
+            raise ValueError(f"{path}: the game file is truncated ({len(data)} of {length} bytes)")
+        return
+    if len(data) < 0x40 or not 1 <= data[0] <= 8:
+        raise ValueError(f"{path}: not a compiled TextWorld game (bad story-file header {head!r}; damaged?)")
+    length = int.from_bytes(data[0x1A:0x1C], "big") * (2 if data[0] <= 3 else 4 if data[0] <= 5 else 8)
+    if len(data) < length:
+        raise ValueError(f"{path}: the game file is truncated ({len(data)} of {length} bytes)")
+    checksum = int.from_bytes(data[0x1C:0x1E], "big")
+    if length and checksum and sum(data[0x40:length]) & 0xFFFF != checksum:
+        raise ValueError(f"{path}: the game file is damaged (its Z-machine checksum does not match)")
+
+
 def check_game_file(path: str | os.PathLike) -> str:
     """A cheap check that ``path`` is a compiled TextWorld game with its ``.json`` metadata beside it.
 
@@ -36,18 +57,16 @@ def check_game_file(path: str | os.PathLike) -> str:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: it is empty, not a Z-machine / Glulx story file, or its ``.json`` is missing or
-            damaged (the message names the file).
+        ValueError: it is empty, not a Z-machine / Glulx story file, truncated, fails its checksum, or
+            its ``.json`` is missing or damaged (the message names the file).
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"TextWorld game file {str(path)!r} does not exist")
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if not head:
+    data = path.read_bytes()
+    if not data:
         raise ValueError(f"{path}: the TextWorld game file is empty")
-    if path.suffix == ".ulx" and head != b"Glul" or path.suffix != ".ulx" and not 1 <= head[0] <= 8:
-        raise ValueError(f"{path}: not a compiled TextWorld game (bad story-file header {head!r}; damaged?)")
+    _check_story_file(path, data)
     meta = path.with_suffix(".json")
     if not meta.is_file():
         raise ValueError(f"{path}: its metadata file {meta.name} (written by tw-make) is missing")
