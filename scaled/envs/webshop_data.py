@@ -29,6 +29,7 @@ difference to the rank_bm25 path.
 from __future__ import annotations
 
 import array
+import collections
 import fcntl
 import functools
 import hashlib
@@ -270,7 +271,8 @@ def build(sources: dict, settings: dict, out: pathlib.Path, *, progress: bool = 
     reviews = read_reviews(sources["reviews"]) if sources["reviews"] else {}
     offsets = array.array("q", [0])
     asins, low, high, has_ins, human_rows = [], array.array("d"), array.array("d"), array.array("b"), []
-    corpus, vocab = [], {}
+    corpus, vocab = [], collections.defaultdict()
+    vocab.default_factory = vocab.__len__  # a new token gets the next id
     seen = set()
     limit = settings["num_products"]
     products_path = sources["products"]
@@ -293,7 +295,8 @@ def build(sources: dict, settings: dict, out: pathlib.Path, *, progress: bool = 
             if "instructions" in record:
                 human_rows.append({k: record[k] for k in ("asin", "category", "query", "name", "product_category",
                                                           "instructions")})
-            corpus.append(array.array("i", [vocab.setdefault(t, len(vocab)) for t in tokenize(index_text(record))]))
+            corpus.append(array.array("i", [vocab[t] for t in _TOKEN_RE.findall(index_text(record))
+                                            if t not in LUCENE_STOPWORDS]))
             if progress and row % 100_000 == 0 and row:
                 print(f"  webshop catalogue: {row} products read ({time.perf_counter() - t0:.0f} s)", flush=True)
     if not asins:
@@ -314,7 +317,7 @@ def build(sources: dict, settings: dict, out: pathlib.Path, *, progress: bool = 
     if progress:
         print(f"  webshop catalogue: {len(corpus)} products read in {t_read:.0f} s; building the BM25 index", flush=True)
     retriever = bm25s.BM25(k1=settings["k1"], b=settings["b"], method="lucene")
-    retriever.index((corpus, vocab), show_progress=False)
+    retriever.index((corpus, dict(vocab)), show_progress=False)
     del corpus
     retriever.save(str(out / "index"), show_progress=False)
     meta = {"format": FORMAT_VERSION, "settings": settings, "num_products": len(offsets) - 1,
