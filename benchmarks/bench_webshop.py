@@ -118,7 +118,7 @@ def child_reference(args) -> dict:
     t = time.perf_counter()
     env2 = module.WebShopEnv(args.data)
     second = time.perf_counter() - t
-    rows = _queries(len(env.products), args.queries)
+    rows = _queries(len(env.products), args.queries)[:args.limit]
     times, top1, tops = [], 0, []
     for row in rows:
         product = env.products[row]
@@ -130,6 +130,38 @@ def child_reference(args) -> dict:
     del env2
     return {"first_env_s": first, "second_env_s": second, "search_ms": 1000 * statistics.median(times),
             "top1": top1, "queries": len(rows), "tops": tops, "peak_rss_gb": _rss_gb()}
+
+
+def compare_shipped() -> dict:
+    """Ranking of the bm25s index against the rank_bm25 path on the shipped 30-product catalogue."""
+    import tempfile
+
+    from scaled.envs.webshop import RankBM25Search, WebShopEnv
+    from scaled.envs.webshop_data import clear_catalogues
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = WebShopEnv(cache_dir=cache)
+        reference = RankBM25Search(env.products)
+        variants = {"bm25s (default: Lucene BM25, k1 0.9, b 0.4)": env.catalogue,
+                    "bm25s with rank_bm25's k1 1.5, b 0.75": WebShopEnv(cache_dir=cache, bm25_k1=1.5, bm25_b=0.75).catalogue}
+        query_sets = {"goal instructions": [g["instruction_text"].split(", and price")[0] for g in env.goals],
+                      "product names": [p["name"] for p in env.products],
+                      "goal queries": sorted({g["query"] for g in env.goals})}
+        table = {}
+        for label, cat in variants.items():
+            for qname, queries in query_sets.items():
+                top1 = overlap = 0
+                for q in queries:
+                    a, b = cat.search(q, 10), reference.search(q, 10)
+                    top1 += bool(a and b and a[0] == b[0])
+                    overlap += len(set(a) & set(b)) / max(min(len(a), len(b)), 1)
+                table[(label, qname)] = (top1, len(queries), overlap / len(queries))
+        clear_catalogues()
+    print(f"{'index':46s} {'queries':18s} {'same top-1':>10s} {'top-10 overlap':>15s}")
+    for (label, qname), (top1, n, overlap) in table.items():
+        print(f"{label:46s} {qname:18s} {f'{top1}/{n}':>10s} {overlap:15.2f}")
+    return {f"{label} | {qname}": {"same_top1": top1, "queries": n, "top10_overlap": overlap}
+            for (label, qname), (top1, n, overlap) in table.items()}
 
 
 CHILDREN = {"build": child_build, "cached": child_cached, "reference": child_reference}
@@ -144,8 +176,8 @@ def _run_child(mode: str, **kw) -> dict:
     out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{mode} child failed (exit {out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    if out.stdout.strip():
-        print("\n".join("    " + line for line in out.stdout.strip().splitlines()[:-1]), flush=True)
+    for line in out.stdout.strip().splitlines()[:-1]:
+        print("    " + line, flush=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -199,22 +231,30 @@ def main(argv: list[str]) -> int:
     p.add_argument("--workdir", default=None, help="generated catalogues and indexes (default $EMPG_CACHE/bench_webshop)")
     p.add_argument("--keep-index", action="store_true", help="keep the built indexes in the work folder")
     p.add_argument("--json", default=None, help="write the numbers here")
+    p.add_argument("--compare-shipped", action="store_true",
+                   help="only print the ranking agreement with rank_bm25 on the shipped catalogue")
     p.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
     p.add_argument("--reference", help=argparse.SUPPRESS)
+    p.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--t0", type=float, default=0.0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(CHILDREN[args.child](args)))
         return 0
 
+    if args.compare_shipped:
+        compare_shipped()
+        return 0
     from scaled.envs.webshop_data import default_cache_dir
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     workdir = pathlib.Path(args.workdir) if args.workdir else default_cache_dir().parent / "bench_webshop"
     workdir.mkdir(parents=True, exist_ok=True)
     results, failures = {"sizes": {}, "targets": TARGETS}, []
+    print("== ranking agreement with the rank_bm25 path on the shipped catalogue", flush=True)
+    results["shipped"] = compare_shipped()
 
     ref = None
     if args.ref_size:
@@ -224,7 +264,7 @@ def main(argv: list[str]) -> int:
         else:
             data = _catalogue(workdir, args.ref_size)
             print(f"== rank_bm25 reference (commit {REFERENCE_COMMIT}) at {args.ref_size:,} products", flush=True)
-            ref = _run_child("reference", data=data, reference=module, queries=min(args.queries, 10))
+            ref = _run_child("reference", data=data, reference=module, queries=args.queries, limit=10)
             ref["size"] = args.ref_size
             print(f"  first env {ref['first_env_s']:.1f} s, second env {ref['second_env_s']:.1f} s, search median "
                   f"{ref['search_ms']:.0f} ms, top-1 {ref['top1']}/{ref['queries']}, peak RSS (2 envs) "

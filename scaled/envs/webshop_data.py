@@ -358,6 +358,10 @@ class Catalogue:
         self._goal_sets: dict = {}
         self._lock = threading.Lock()
 
+    def __reduce__(self):
+        """Pickle as the cache folder: the receiving process reopens (or reuses) it, no copy of the data."""
+        return _open_folder, (str(self.folder),)
+
     # ---------------------------------------------------------------- products
     def _decode(self, row: int) -> dict:
         return json.loads(self._blob[int(self._offsets[row]):int(self._offsets[row + 1])])
@@ -385,25 +389,45 @@ class Catalogue:
             yield self._decode(row)
 
     # ---------------------------------------------------------------- search
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every product for ``query`` (float32, one per row; 0 = no shared token)."""
-        scores = np.zeros(self.num_products, dtype=np.float32)
+    def _columns(self, query: str) -> list[tuple[int, int]]:
+        """``(start, end)`` of the index column of each query token in the vocabulary, in query order."""
+        spans = []
         for token in tokenize(query):
             t = self._vocab.get(token)
-            if t is None:
-                continue
-            start, end = int(self._indptr[t]), int(self._indptr[t + 1])
+            if t is not None:
+                spans.append((int(self._indptr[t]), int(self._indptr[t + 1])))
+        return spans
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every product for ``query`` (float32, one per row; 0 = no shared token).
+
+        The sum over the query tokens, in query order (a repeated token counts each time).
+        """
+        scores = np.zeros(self.num_products, dtype=np.float32)
+        for start, end in self._columns(query):
             scores[self._indices[start:end]] += self._data[start:end]  # rows are unique within a column
         return scores
 
     def search_rows(self, query: str, k: int) -> np.ndarray:
-        """Rows of the (at most) ``k`` best products sharing a query token; best first, ties by row."""
-        scores = self.scores(query)
-        hits = np.flatnonzero(scores > 0)
-        if hits.size > k:
-            top = np.argpartition(-scores[hits], k - 1)[:k]
-            threshold = scores[hits[top]].min()
-            hits = hits[scores[hits] >= threshold]  # all tied at the threshold, then cut by row below
+        """Rows of the (at most) ``k`` best products sharing a query token; best first, ties by row.
+
+        Equals sorting every hit by ``(-score, row)`` and keeping ``k``, without sorting the hits: the
+        ``k``-th best score among the products of the rarest tokens is a lower bound of the ``k``-th
+        best overall, so only the products at or above it are sorted.
+        """
+        spans = self._columns(query)
+        if not spans or k < 1:
+            return np.zeros(0, dtype=np.int64)
+        scores = np.zeros(self.num_products, dtype=np.float32)
+        for start, end in spans:
+            scores[self._indices[start:end]] += self._data[start:end]
+        threshold = np.float32(0)
+        lengths = [end - start for start, end in spans]
+        if max(lengths) >= k:  # the rarest column with >= k products: its k-th best is a lower bound
+            start, end = min((span for span, n in zip(spans, lengths) if n >= k), key=lambda sp: sp[1] - sp[0])
+            sample = scores[self._indices[start:end]]  # distinct rows
+            threshold = np.partition(sample, sample.size - k)[sample.size - k]
+        hits = np.flatnonzero(scores >= threshold) if threshold > 0 else np.flatnonzero(scores > 0)
         order = np.lexsort((hits, -scores[hits]))
         return hits[order[:k]]
 
@@ -557,6 +581,17 @@ def _build_once(sources: dict, settings: dict, cache_dir: pathlib.Path, key: str
         finally:
             shutil.rmtree(partial, ignore_errors=True)
     return folder
+
+
+def _open_folder(folder: str) -> Catalogue:
+    """The open catalogue of ``folder`` in this process, else a new one (used by unpickling)."""
+    with _REGISTRY_LOCK:
+        for cat in _CATALOGUES.values():
+            if str(cat.folder) == folder:
+                return cat
+        cat = Catalogue(folder)
+        _CATALOGUES[f"{pathlib.Path(folder).parent.resolve()}/{pathlib.Path(folder).name}"] = cat
+        return cat
 
 
 def clear_catalogues() -> None:

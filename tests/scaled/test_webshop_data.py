@@ -106,6 +106,18 @@ def test_concurrent_processes_build_once(release, cache):
     assert [n for n in names if "partial" in n] == [] and sum(1 for n in names if not n.endswith(".lock")) == 1
 
 
+def test_an_env_pickles_without_copying_the_catalogue(release, cache):
+    import pickle
+
+    env = WebShopEnv(release, cache_dir=cache)
+    env.reset(seed=3)
+    blob = pickle.dumps(env)
+    assert len(blob) < 200_000  # the goals travel, the products and the index do not
+    clone = pickle.loads(blob)
+    assert clone.catalogue is env.catalogue  # same process: the open catalogue is reused
+    assert clone.goal == env.goal and clone.step("search[shampoo]")[4]["page"] == "results"
+
+
 def test_data_dir_is_a_deprecated_alias(release, cache):
     with pytest.warns(DeprecationWarning, match="data_dir is deprecated, use data_path"):
         env = make_env("webshop", data_dir=release, cache_dir=cache)
@@ -146,9 +158,9 @@ def test_scores_match_a_plain_loop_reference(release, cache):
         got = cat.scores(query)
         np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-6)  # float32 index
         # hits: every product sharing a (non-stop-word) token, best first, ties by row
-        rows = cat.search_rows(query, 50)
         order = sorted((i for i in range(len(docs)) if expected[i] > 0), key=lambda i: (-got[i], i))
-        assert rows.tolist() == order[:50]
+        for k in (1, 7, 50, 1000):
+            assert cat.search_rows(query, k).tolist() == order[:k]
 
 
 def test_ties_are_broken_by_catalogue_order(tmp_path, cache):
