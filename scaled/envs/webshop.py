@@ -22,6 +22,9 @@ Prices are fixed once per product (uniform in its range, seeded by ``price_seed`
 ``price_upper`` is drawn from the 10-dollar steps above the price, and its instruction ends with
 ", and price lower than X dollars" (goal.py). Differences from the original are listed in
 ``docs/webshop.md``.
+
+Data: the release files are read once into a cache folder and shared by every env instance over the
+same files and settings (`scaled.envs.webshop_data.get_catalogue`); an env holds only its episode.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import logging
 import mmap
 import os
 import pathlib
@@ -259,6 +260,7 @@ def _import_bm25s():
         import bm25s
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("WebShop search needs `pip install bm25s` (in the empg[scaled] extra).") from exc
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
     return bm25s
 
 
