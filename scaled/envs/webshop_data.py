@@ -318,6 +318,8 @@ def build(sources: dict, settings: dict, out: pathlib.Path, *, progress: bool = 
     t_read = time.perf_counter() - t0
     if progress:
         print(f"  webshop catalogue: {len(corpus)} products read in {t_read:.0f} s; building the BM25 index", flush=True)
+    if not vocab:  # no product has an indexable word: keep the index well-formed (every search is empty)
+        corpus[0] = array.array("i", [vocab["\x00"]])
     retriever = bm25s.BM25(k1=settings["k1"], b=settings["b"], method="lucene")
     retriever.index((corpus, dict(vocab)), show_progress=False)
     del corpus

@@ -317,6 +317,15 @@ def test_error_messages_give_the_line_of_a_multiline_file(tmp_path, cache):
         WebShopEnv(tmp_path, cache_dir=cache)
 
 
+def test_products_without_indexable_words(tmp_path, cache):
+    _write(tmp_path, [dict(GOOD, name="!!!", small_description=[], customization_options=None)],
+           human={"B000000001": [{"instruction": "a bar", "instruction_attributes": ["oat"]}]})
+    env = WebShopEnv(tmp_path, cache_dir=cache)
+    env.reset(seed=0)
+    obs, _, _, _, info = env.step("search[oat bar]")
+    assert info["page"] == "results" and "Total results: 0" in obs
+
+
 def test_skipped_asins_as_in_the_original(tmp_path, cache):
     # "nan", too long, and duplicate ASINs are skipped silently (engine.py); the rest is kept
     items = [GOOD, dict(GOOD, asin="nan"), dict(GOOD, asin="B0123456789X"), dict(GOOD, name="dup")]
