@@ -70,7 +70,7 @@ $(VERL_VENV)/.stamp:
 	$(VERL_VENV)/bin/python -m pip install -q $(TORCH_SPEC)
 	$(VERL_VENV)/bin/python -m pip install -q --no-deps verl==0.9.1
 	$(VERL_VENV)/bin/python -m pip install -q -e ".[toy,test]" alfworld==0.4.2 ray "tensordict>=0.8.0,<=0.10.0,!=0.9.0" omegaconf \
-	    "transformers>=5.5.3,<5.11,!=5.6.0" codetiming pyyaml tokenizers peft rank_bm25 rapidfuzz \
+	    "transformers>=5.5.3,<5.11,!=5.6.0" codetiming pyyaml tokenizers peft rank_bm25 bm25s rapidfuzz \
 	    hydra-core torchdata datasets dill pandas "pyarrow>=19" accelerate pylatexenc transferqueue cachetools uvicorn fastapi
 	touch $@
 
