@@ -31,8 +31,7 @@ import numpy as np
 import torch
 
 import empg
-from empg.trainer import atomic_write_bytes
-from empg.trainer import save_checkpoint as atomic_torch_save
+from empg.io import atomic_torch_save, atomic_write_bytes
 from scaled.config import Config, config_to_dict
 from scaled.rollout import TrainRows, collect_rollouts, concatenated_rows, rollout_metrics, step_rows
 
@@ -384,7 +383,7 @@ class Trainer:
         return {n: p.detach().cpu() for n, p in self.policy.model.named_parameters() if p.requires_grad}
 
     def save_checkpoint(self, path: str | os.PathLike | None = None) -> pathlib.Path:
-        """Write weights, optimiser, iteration and RNG states atomically (:func:`empg.trainer.save_checkpoint`)."""
+        """Write weights, optimiser, iteration and RNG states atomically (:func:`empg.io.atomic_torch_save`)."""
         path = pathlib.Path(path) if path is not None else self.out_dir / CHECKPOINT_NAME
         state = {
             "iteration": self.iteration,
