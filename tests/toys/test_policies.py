@@ -81,6 +81,10 @@ def test_tabular_bad_input():
         pol.log_prob(pol.collate([0, 1]), torch.tensor([0]))
     with pytest.raises(TypeError, match="actions"):
         pol.log_prob(pol.collate([0]), torch.tensor([0.5]))
+    with pytest.raises(ValueError, match="actions"):
+        score_norm_sq(pol.logits(pol.collate([0])), torch.tensor([4]))
+    with pytest.raises(TypeError, match="actions"):
+        score_norm_sq(pol.logits(pol.collate([0])), torch.tensor([1.0]))
     with pytest.raises(ValueError, match="num_states"):
         TabularSoftmaxPolicy(0, 4)
     with pytest.raises(ValueError, match="states"):
