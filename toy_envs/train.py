@@ -118,6 +118,8 @@ class ToyTrainConfig:
     # --- run ---
     env: str = "toy_envs/KeyDoor-v0"
     """gymnasium id of the environment (used by the CLI; the trainer itself takes a factory)."""
+    env_kwargs: str = "{}"
+    """JSON object of keyword arguments for gymnasium.make with env, e.g. '{"layout": "small"}' (used by the CLI)."""
     seed: int = 0
     """Seed of the policy initialisation, task draws, action sampling and minibatch order."""
     updates: int = 100
@@ -226,6 +228,11 @@ class ToyTrainConfig:
         need(isinstance(self.num_features, int) and not isinstance(self.num_features, bool) and self.num_features >= 1,
              "num_features", "an int >= 1")
         need(isinstance(self.std_normalize, bool), "std_normalize", "a bool")
+        try:
+            kwargs = json.loads(self.env_kwargs) if isinstance(self.env_kwargs, str) else None
+        except json.JSONDecodeError:
+            kwargs = None
+        need(isinstance(kwargs, dict), "env_kwargs", "a JSON object (text)")
         if self.resume and not self.out:
             raise ValueError("resume=True needs out (the directory holding the run's checkpoints)")
         # Both outcomes are group-relative: with G = 1 every advantage is 0, and DAPO's dynamic sampling
@@ -859,8 +866,6 @@ class _Command:
     """The run's settings."""
     method: Optional[Literal[tuple(METHODS)]] = None  # type: ignore[valid-type]
     """Shortcut for --outcome/--empg: grpo, dapo, empg (= grpo + full), empg_scaling, empg_bonus, dapo_empg, dapo_empg_scaling, dapo_empg_bonus."""
-    env_kwargs: str = "{}"
-    """JSON object of keyword arguments for gymnasium.make, e.g. '{"layout": "small"}'."""
 
 
 _BOOL_FLAGS = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(ToyTrainConfig) if f.type in (bool, "bool")}
@@ -887,14 +892,15 @@ def _bool_flags_as_tyro(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def config_from_args(argv: Sequence[str] | None = None) -> tuple[ToyTrainConfig, dict[str, Any]]:
-    """Parse ``argv`` into a :class:`ToyTrainConfig` and the env kwargs (tyro; help from the field docstrings).
+def config_from_args(argv: Sequence[str] | None = None) -> ToyTrainConfig:
+    """Parse ``argv`` into a :class:`ToyTrainConfig` (tyro; the help comes from the field docstrings).
 
     With ``--resume`` and an ``OUT/config.json``, the saved settings are the defaults (explicit flags
     still win), so ``--out DIR --resume --updates N`` is enough to continue a run.
 
     Raises:
-        ValueError: a malformed boolean or ``--env-kwargs``. Invalid values exit through tyro with status 2.
+        ValueError: a malformed boolean flag. Invalid values exit through tyro with status 2, after
+            printing the field's error.
     """
     import tyro
 
@@ -906,22 +912,12 @@ def config_from_args(argv: Sequence[str] | None = None) -> tuple[ToyTrainConfig,
     if cmd.config.resume and out is not None and (out / "config.json").exists():
         saved = json.loads((out / "config.json").read_text())
         names = {f.name for f in dataclasses.fields(ToyTrainConfig)}
-        default_cfg = ToyTrainConfig(**{k: v for k, v in saved.items() if k in names})
-        kwargs_file = out / "env_kwargs.json"
-        default_kwargs = kwargs_file.read_text() if kwargs_file.exists() else "{}"
-        cmd = tyro.cli(_Command, args=args, config=markers, prog=prog,
-                       default=_Command(config=default_cfg, env_kwargs=default_kwargs))
-    cfg = cmd.config
-    if cmd.method is not None:
-        outcome, variant = METHODS[cmd.method]
-        cfg = dataclasses.replace(cfg, outcome=outcome, empg=variant)
-    try:
-        env_kwargs = json.loads(cmd.env_kwargs)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--env-kwargs must be a JSON object, got {cmd.env_kwargs!r} ({err})") from None
-    if not isinstance(env_kwargs, dict):
-        raise ValueError(f"--env-kwargs must be a JSON object, got {cmd.env_kwargs!r}")
-    return cfg, env_kwargs
+        default = _Command(config=ToyTrainConfig(**{k: v for k, v in saved.items() if k in names}))
+        cmd = tyro.cli(_Command, args=args, config=markers, prog=prog, default=default)
+    if cmd.method is None:
+        return cmd.config
+    outcome, variant = METHODS[cmd.method]
+    return dataclasses.replace(cmd.config, outcome=outcome, empg=variant)
 
 
 def make_gym_env_factory(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Callable[[], Any]:
@@ -949,17 +945,14 @@ def make_gym_env_factory(env_id: str, env_kwargs: dict[str, Any] | None = None) 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m toy_envs.train`` and the ``empg-toy`` console script; returns the exit status."""
     try:
-        cfg, env_kwargs = config_from_args(argv)
-        make_env = make_gym_env_factory(cfg.env, env_kwargs)
+        cfg = config_from_args(argv)
+        make_env = make_gym_env_factory(cfg.env, json.loads(cfg.env_kwargs))
     except SystemExit as done:  # tyro: --help (0) or a value it rejected (2, message already printed)
         return int(done.code or 0)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        if cfg.out:
-            check_writable(cfg.out)
-            atomic_write_json(Path(cfg.out) / "env_kwargs.json", env_kwargs)
         result = train(cfg, make_env)
     except (ValueError, OSError) as err:  # e.g. --resume with a changed config, a read-only --out
         print(f"error: {err}", file=sys.stderr)

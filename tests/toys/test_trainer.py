@@ -240,7 +240,8 @@ def test_cli_smoke_and_resume(tmp_path):
     resumed = MetricsLog(run / "metrics.jsonl", step_key="update").read()
     assert [r["update"] for r in resumed] == [1, 2, 3]
     assert _comparable(resumed[:2]) == _comparable(first)
-    assert json.loads((run / "config.json").read_text())["empg"] == "full"
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["empg"] == "full" and json.loads(saved["env_kwargs"]) == {"layout": "small"}
     # without --resume the same folder is refused (it holds a run), naming the way out
     p = _cli(*SMALL, "--updates", "2", "--out", str(run))
     assert p.returncode == 2 and "already holds a run" in p.stderr and "--resume" in p.stderr
@@ -265,7 +266,7 @@ def test_cli_help_and_errors(capsys):
     assert main(["--progress=maybe"]) == 2
     assert "--progress expects a boolean" in capsys.readouterr().err
     assert main(["--env-kwargs", "[1]"]) == 2
-    assert "--env-kwargs must be a JSON object" in capsys.readouterr().err
+    assert "env_kwargs must be a JSON object" in _plain(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -279,8 +280,8 @@ def test_cli_flags_map_onto_the_config(argv, expected):
     and DAPO's flags land on the core's config objects (OutcomeConfig, LossConfig)."""
     from toy_envs.train import config_from_args
 
-    cfg, env_kwargs = config_from_args(argv)
-    assert env_kwargs == {}
+    cfg = config_from_args(argv)
+    assert json.loads(cfg.env_kwargs) == {}
     for key, value in expected.items():
         assert getattr(cfg, key) == value, key
     if cfg.outcome == "dapo":
