@@ -73,7 +73,7 @@ $(VERL_VENV)/.stamp:
 	$(VERL_VENV)/bin/python -m pip install -q $(TORCH_SPEC)
 	$(VERL_VENV)/bin/python -m pip install -q --no-deps verl==0.9.1
 	$(VERL_VENV)/bin/python -m pip install -q -e ".[toy,test]" alfworld==0.4.2 ray "tensordict>=0.8.0,<=0.10.0,!=0.9.0" omegaconf \
-	    "transformers>=5.5.3,<5.11,!=5.6.0" codetiming pyyaml tokenizers peft rank_bm25 rapidfuzz \
+	    "transformers>=5.5.3,<5.11,!=5.6.0" codetiming pyyaml tokenizers peft rank_bm25 bm25s rapidfuzz \
 	    hydra-core torchdata datasets dill pandas "pyarrow>=19" accelerate pylatexenc transferqueue cachetools uvicorn fastapi
 	touch $@
 
@@ -105,8 +105,10 @@ bench: $(VENV)/.stamp-all
 	$(PY) benchmarks/run_all.py
 
 ## Strict docs build into site/, with the tutorials executed (their plots on the pages).
+# No progress bars: in a notebook they are widgets, whose renderer would load from a CDN.
 docs: $(VENV)/.stamp-all
-	EMPG_DOCS_EXECUTE=true EMPG_CACHE=$(CURDIR)/.cache/empg MPLBACKEND=module://matplotlib_inline.backend_inline $(VENV)/bin/mkdocs build --strict
+	EMPG_DOCS_EXECUTE=true EMPG_CACHE=$(CURDIR)/.cache/empg MPLBACKEND=module://matplotlib_inline.backend_inline \
+	    TQDM_DISABLE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 $(VENV)/bin/mkdocs build --strict
 
 docs-serve: $(VENV)/.stamp-all
 	$(VENV)/bin/mkdocs serve

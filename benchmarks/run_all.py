@@ -32,6 +32,7 @@ HEADLINES = {
     "sampling_hf_tokens_per_s": ("HF sampler tokens/s (tiny model, CPU)", "{:.0f}"),
     "sampling_vllm_tokens_per_s": ("vLLM tokens/s (same prompts, .venv-vllm)", "{:.0f}"),
     "sampling_vllm_over_hf": ("vLLM / HF sampler tokens/s", "{:.2f}x"),
+    "webshop_search_speedup": ("WebShop search: rank_bm25 / bm25s median, same size", "{:.0f}x"),
 }
 
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m scaled.evaluate --config scaled/configs/<name>.yaml [--checkpoint runs/x/checkpoint.pt] [key=value ...]
+    python -m scaled.evaluate --config scaled/configs/<name>.yaml [--checkpoint runs/<name>] [key=value ...]
 
 Prints a markdown table: for ALFWorld the paper's columns Pick, Look, Clean, Heat, Cool, Pick2, All
 (success %); for WebShop Score and Succ. (%); for TextWorld Success. Episodes use seeds
@@ -16,15 +16,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import pathlib
 import sys
 from typing import Any
 
 import torch
 
+from empg.io import CheckpointDir, load_checkpoint_file
 from scaled.config import Config, load_config
 from scaled.rollout import collect_rollouts
+from scaled.trainer import CHECKPOINT_DIR
 
-__all__ = ["ALFWORLD_COLUMNS", "evaluate", "format_table", "method_name"]
+__all__ = ["ALFWORLD_COLUMNS", "evaluate", "format_table", "method_name", "load_trained_state"]
 
 #: ALFWorld task types in the paper's column order, with the paper's column names.
 ALFWORLD_COLUMNS = {
@@ -39,13 +42,25 @@ ALFWORLD_COLUMNS = {
 
 def method_name(cfg: Config) -> str:
     """``GRPO``, ``DAPO + EMPG``, ``GRPO + EMPG (scaling)``, … as in the paper's rows."""
-    name = cfg.algorithm.outcome.upper()
-    variant = cfg.algorithm.empg
+    name = cfg.algorithm.outcome.estimator.upper()
+    variant = cfg.algorithm.empg.variant
     if variant == "full":
         name += " + EMPG"
     elif variant != "off":
         name += f" + EMPG ({variant})"
     return name
+
+
+def load_trained_state(checkpoint: str) -> dict[str, Any]:
+    """The trainer state in ``checkpoint``: a checkpoint file, or a run folder (its newest good checkpoint)."""
+    path = pathlib.Path(checkpoint)
+    if path.is_dir():
+        folder = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
+        latest = CheckpointDir(folder).load_latest()
+        if latest is None:
+            raise FileNotFoundError(f"--checkpoint {checkpoint!r}: no checkpoint in {str(folder)!r}")
+        return latest[1]
+    return load_checkpoint_file(path)
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None, *, progress: bool = False) -> dict[str, Any]:
@@ -59,10 +74,11 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, progress: bool = Fal
     from scaled.trainer import build_policy, resolve_device
 
     device = resolve_device(cfg.trainer.device)
-    cfg = dataclasses.replace(cfg, algorithm=dataclasses.replace(cfg.algorithm, kl_coef=0.0))  # no reference copy
+    no_kl = dataclasses.replace(cfg.algorithm.loss, kl_coef=0.0)  # no reference copy
+    cfg = dataclasses.replace(cfg, algorithm=dataclasses.replace(cfg.algorithm, loss=no_kl))
     policy = build_policy(cfg, device)
     if checkpoint is not None:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = load_trained_state(checkpoint)
         result = policy.model.load_state_dict(state["model"], strict=False)
         if result.unexpected_keys:
             raise ValueError(f"checkpoint {checkpoint!r} does not match the model: unexpected {result.unexpected_keys[:5]}")
@@ -73,21 +89,21 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, progress: bool = Fal
         raise ValueError(f"eval.episodes and eval.batch_size must be >= 1, got {n}, {bs}")
     envs = [make_env(cfg.env.name, **cfg.env.kwargs) for _ in range(min(bs, n))]
     generator = torch.Generator(device=device).manual_seed(cfg.eval.seed)
-    trajs = []
+    episodes = []
     for lo in range(0, n, bs):
         seeds = list(range(cfg.eval.seed + lo, cfg.eval.seed + min(n, lo + bs)))
-        trajs += collect_rollouts(policy, envs[: len(seeds)], seeds=seeds, groups=list(range(len(seeds))),
-                                  config=rollout_cfg, generator=generator, progress=progress)
+        episodes += collect_rollouts(policy, envs[: len(seeds)], seeds=seeds, groups=list(range(len(seeds))),
+                                     agent=cfg.agent, config=rollout_cfg, generator=generator, progress=progress)
     for env in envs:
         env.close()
     per_type: dict[str, list[bool]] = {}
-    for t in trajs:
-        per_type.setdefault(t.task_type, []).append(t.won)
+    for e in episodes:
+        per_type.setdefault(e.task_type, []).append(e.won)
     return {
-        "episodes": len(trajs),
-        "success": sum(t.won for t in trajs) / len(trajs),
-        "score": sum(t.env_return for t in trajs) / len(trajs),
-        "episode_length": sum(t.length for t in trajs) / len(trajs),
+        "episodes": len(episodes),
+        "success": sum(e.won for e in episodes) / len(episodes),
+        "score": sum(e.env_return for e in episodes) / len(episodes),
+        "episode_length": sum(e.length for e in episodes) / len(episodes),
         "per_task_type": {k: sum(v) / len(v) for k, v in sorted(per_type.items())},
         "per_task_type_counts": {k: len(v) for k, v in sorted(per_type.items())},
     }
@@ -114,9 +130,10 @@ def format_table(results: dict[str, Any], *, env_name: str, model: str, method: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scaled.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True)
-    parser.add_argument("--checkpoint", default=None, help="checkpoint.pt written by scaled.train (default: initial model)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="a run folder of scaled.train (its newest checkpoint) or a checkpoint file (default: initial model)")
     parser.add_argument("--json", action="store_true", help="also print the raw results as JSON")
-    parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides (OmegaConf dot-list)")
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
     results = evaluate(cfg, args.checkpoint, progress=cfg.trainer.progress)

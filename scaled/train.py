@@ -4,8 +4,10 @@ Usage::
 
     python -m scaled.train --config scaled/configs/smoke_cpu.yaml [section.key=value ...]
 
-e.g. ``algorithm.empg=full trainer.iterations=10 trainer.out_dir=runs/x``. Runs resume from
-``trainer.out_dir/checkpoint.pt`` when it exists (``trainer.resume=false`` to start over).
+e.g. ``algorithm.empg.variant=full trainer.iterations=10 trainer.out_dir=runs/x``. Configs are
+composed from fragments (``scaled/configs``, see :mod:`scaled.config`); ``--print-config`` shows the
+result. Runs resume from the newest checkpoint in ``trainer.out_dir/checkpoints`` when there is one
+(``trainer.resume=false`` starts over).
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ import argparse
 import json
 import sys
 
-from scaled.config import config_to_dict, load_config
+from scaled.config import config_to_yaml, load_config
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scaled.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="YAML config (scaled/configs/*.yaml)")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    parser.add_argument("overrides", nargs="*", help="section.key=value overrides (values parsed as YAML)")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config (YAML) and exit")
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides (OmegaConf dot-list, values parsed as YAML)")
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
     if args.print_config:
-        print(json.dumps(config_to_dict(cfg), indent=2))
+        print(config_to_yaml(cfg), end="")
         return 0
     from scaled.trainer import Trainer
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = ("iteration", "charts/success_rate", "charts/score", "charts/episode_length", "loss/policy", "loss/kl",
             "policy/grad_norm", "perf/iteration_seconds")
     print(json.dumps({k: last[k] for k in keys if k in last}))
-    print(f"checkpoint: {trainer.out_dir / 'checkpoint.pt'}")
+    print(f"checkpoints: {trainer.checkpoints.folder}")
     return 0
 
 

@@ -3,43 +3,50 @@
 One iteration (``Trainer.train_step``), reading top to bottom:
 
 1. Roll out ``n_tasks × G`` episodes (:func:`scaled.rollout.collect_rollouts`); group j's G
-   environments share a reset seed, i.e. a task.
-2. Lay them out as step rows (verl-agent) or concatenated rows (``rollout.layout``).
-3. DAPO only: drop the groups whose rewards are all equal (dynamic sampling).
-4. Recompute, teacher-forced and without gradient, the old log-probs and token entropies (as verl
-   does), and the reference log-probs for the KL term.
-5. Advantages from the registry: ``empg.compute_advantages("empg", …, variant=off|scaling|bonus|full,
-   outcome="grpo")``; with ``off`` this is plain GRPO. The step entropies that EMPG modulates with
-   are the mean token entropies of each step's generated tokens (spec §2).
-6. PPO update: :func:`empg.clipped_policy_loss` (clip-higher for DAPO) + :func:`empg.kl_penalty`
-   (k3), gradient accumulation over micro-batches, clipping, AdamW.
-7. Metrics (JSONL, optional TensorBoard / W&B) and an atomic checkpoint (temp file + ``os.replace``)
+   environments share a reset seed, i.e. a task. DAPO (``algorithm.outcome.estimator=dapo``, the one
+   definition in :class:`empg.OutcomeConfig`): keep only the groups whose rewards are not all equal
+   (dynamic sampling) and refill with extra rounds of fresh tasks until ``n_tasks`` groups are kept
+   or ``max_refill_rounds`` extra rounds were played.
+2. Lay the kept episodes out as step rows (verl-agent) or concatenated rows (``agent.layout``;
+   :mod:`scaled.batch`).
+3. Recompute, teacher-forced and without gradient, the old log-probs and token entropies (as verl
+   does), and the reference log-probs for the KL term. ``rollout/logprob_recompute_max_abs_diff``
+   (the largest |sampler log-prob − recomputed log-prob| over the sampled tokens) checks that the
+   sampler runs the weights being trained.
+4. Advantages from the registry in one pass: ``empg.compute_advantages("empg", …, variant=off|scaling|
+   bonus|full, metrics=…)``; with ``off`` this is the plain outcome advantage (GRPO), and the
+   ``empg/*`` statistics come from the same pass. The step entropies EMPG modulates with are the
+   mean token entropies of each step's generated tokens (spec §2).
+5. Update: :func:`empg.clipped_policy_loss` (ε_high = ``LossConfig.resolved_clip_high``: 0.28 under
+   DAPO) + :func:`empg.kl_penalty` (k3), gradient accumulation over micro-batches, clipping, AdamW;
+   then the sampler gets the new weights (``policy.sync_sampler_weights()`` when the policy has one).
+6. Metrics (:class:`empg.io.MetricsLog`: JSONL, optional TensorBoard; names from :mod:`empg.metrics`)
+   and a checkpoint (:class:`empg.io.CheckpointDir`: atomic, the last ``keep_checkpoints`` kept)
    holding the weights, the optimiser and every RNG state, so that resuming reproduces the next
    iteration exactly.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 import random
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 import empg
-from empg.trainer import atomic_write_bytes
-from empg.trainer import save_checkpoint as atomic_torch_save
+from empg.io import CheckpointDir, MetricsLog, check_writable
+from scaled.agent import Episode
+from scaled.batch import TrainRows, concatenated_rows, step_rows, trim_padding
 from scaled.config import Config, config_to_dict
-from scaled.rollout import TrainRows, collect_rollouts, concatenated_rows, rollout_metrics, step_rows
+from scaled.rollout import collect_rollouts, rollout_metrics
 
-__all__ = ["Trainer", "build_policy", "resolve_device"]
+__all__ = ["Trainer", "build_policy", "resolve_device", "informative_episodes"]
 
-CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
+CHECKPOINT_DIR = "checkpoints"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,24 +68,20 @@ def build_policy(cfg: Config, device: torch.device):
         from scaled.tiny import build_tiny_model
 
         path = str(build_tiny_model(path or None, **cfg.model.tiny_kwargs))
-    reference = cfg.model.reference if cfg.algorithm.kl_coef > 0 else "none"
+    reference = cfg.model.reference if cfg.algorithm.loss.kl_coef > 0 else "none"
     return load_policy(path, reference=reference, lora=cfg.model.lora, dtype=cfg.model.dtype, device=device,
                        temperature=cfg.model.temperature, bf16=cfg.model.bf16,
                        gradient_checkpointing=cfg.model.gradient_checkpointing, backend=cfg.model.backend)
 
 
-def _trim(rows: TrainRows) -> TrainRows:
-    """Drop all-padding columns on the left (prompt side) and right of a (micro-)batch."""
-    att = rows.attention_mask
-    cols = torch.nonzero(att.any(0)).squeeze(-1)
-    left, right = int(cols.min()), int(cols.max()) + 1
-    left = min(left, rows.start - 1)
-    right = max(right, rows.start + 1)
-    k = right - rows.start
-    cut = lambda t: None if t is None else t[:, :k]  # noqa: E731
-    return TrainRows(rows.layout, rows.input_ids[:, left:right], att[:, left:right], rows.start - left,
-                     cut(rows.loss_mask), cut(rows.rollout_logp), cut(rows.rollout_entropy), cut(rows.step_ids),
-                     rows.rewards, rows.group, rows.trajectory, rows.step)
+def informative_episodes(episodes: Sequence[Episode]) -> list[Episode]:
+    """DAPO's dynamic sampling: the episodes of the groups whose outcome rewards are not all equal."""
+    if not episodes:
+        return []
+    rewards = torch.tensor([e.reward for e in episodes], dtype=torch.float64)
+    group = torch.tensor([e.group for e in episodes], dtype=torch.long)
+    keep = empg.dynamic_sampling_mask(rewards, group)
+    return [e for e, k in zip(episodes, keep.tolist()) if k]
 
 
 def _step_entropy(rows: TrainRows, entropy: torch.Tensor) -> torch.Tensor:
@@ -106,10 +109,15 @@ class Trainer:
 
     def __init__(self, cfg: Config, envs: list | None = None) -> None:
         self.cfg = cfg
+        # The registry's GRPO inside the "empg" estimator uses eps = 1e-6 (OutcomeConfig's default).
+        if cfg.algorithm.outcome.eps != empg.OutcomeConfig().eps:
+            raise ValueError(f"algorithm.outcome.eps: only the default {empg.OutcomeConfig().eps} is supported by "
+                             f"empg.compute_advantages('empg', ...), got {cfg.algorithm.outcome.eps}")
         if cfg.trainer.num_threads:
             torch.set_num_threads(cfg.trainer.num_threads)
         self._seed_everything(cfg.trainer.seed)
         self.device = resolve_device(cfg.trainer.device)
+        self.out_dir = check_writable(pathlib.Path(cfg.trainer.out_dir), "trainer.out_dir")
         self.policy = build_policy(cfg, self.device)
         self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=cfg.optim.lr,
                                            betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
@@ -123,16 +131,19 @@ class Trainer:
             raise ValueError(f"envs: expected n_tasks * group_size = {n_envs} environments, got {len(envs)}")
         self.envs = envs
         self.iteration = 0
-        self.out_dir = pathlib.Path(cfg.trainer.out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._tb = None
+        self.checkpoints = CheckpointDir(self.out_dir / CHECKPOINT_DIR, keep=cfg.trainer.keep_checkpoints)
+        self.metrics_log = MetricsLog(self.out_dir / METRICS_NAME, step_key="iteration",
+                                      tensorboard=self.out_dir / "tb" if cfg.trainer.tensorboard else None)
         self._wandb = None
-        if cfg.trainer.resume and (self.out_dir / CHECKPOINT_NAME).exists():
-            self.load_checkpoint(self.out_dir / CHECKPOINT_NAME)
+        latest = self.checkpoints.load_latest() if cfg.trainer.resume else None
+        if latest is not None:
+            self.load_state(latest[1])
         else:
-            # A fresh start (or resume=false) owns out_dir: drop metrics of an earlier run, which
-            # would otherwise be appended to (iterations 1, 2, 1, 2, …).
-            self._truncate_metrics(self.iteration)
+            # A fresh start (or resume=false) owns out_dir: drop the checkpoints and metrics of an
+            # earlier run, which would otherwise be resumed from or appended to (iterations 1, 2, 1, 2, …).
+            for step in self.checkpoints.steps():
+                self.checkpoints.path(step).unlink()
+            self.metrics_log.truncate(0)
 
     # ------------------------------------------------------------------ seeds
     @staticmethod
@@ -141,34 +152,50 @@ class Trainer:
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
 
-    def task_seeds(self, iteration: int) -> tuple[list[int], list[int]]:
-        """Reset seeds and group ids of iteration ``iteration``: G copies of each of n_tasks seeds."""
+    def task_seeds(self, iteration: int, round_: int = 0) -> tuple[list[int], list[int]]:
+        """Reset seeds and group ids of one rollout round: G copies of each of n_tasks seeds.
+
+        Round 0 is the iteration's batch; rounds 1, 2, … are DAPO refills with fresh tasks (seeds no
+        other round of an iteration below 10^7 uses) and group ids ``round · n_tasks + j``.
+        """
         n, g = self.cfg.env.n_tasks, self.cfg.env.group_size
-        base = self.cfg.trainer.seed * 1_000_003 + iteration * n
+        base = self.cfg.trainer.seed * 1_000_003 + (round_ * 10_000_019 + iteration) * n
         seeds = [base + j for j in range(n) for _ in range(g)]
-        groups = [j for j in range(n) for _ in range(g)]
+        groups = [round_ * n + j for j in range(n) for _ in range(g)]
         return seeds, groups
 
-    # ------------------------------------------------------------------ batches
-    def _layout(self, trajs) -> TrainRows:
-        pol = self.policy
-        if self.cfg.rollout.layout == "step":
-            return step_rows(trajs, pol.pad_id)
-        return concatenated_rows(trajs, pol.pad_id, pol.eos_id)
+    def rollout_round(self, iteration: int, round_: int) -> list[Episode]:
+        """Play one round of ``n_tasks × G`` episodes with the current policy."""
+        seeds, groups = self.task_seeds(iteration, round_)
+        return collect_rollouts(self.policy, self.envs, seeds=seeds, groups=groups, agent=self.cfg.agent,
+                                config=self.cfg.rollout, generator=self.generator, progress=self.cfg.trainer.progress)
 
-    @staticmethod
-    def _dynamic_sampling(rows: TrainRows) -> tuple[TrainRows | None, float]:
-        """DAPO: keep only trajectories of groups whose rewards are not all equal."""
-        keep = empg.dynamic_sampling_mask(rows.rewards, rows.group)
-        frac = float(keep.float().mean())
-        if not keep.any():
-            return None, frac
-        if rows.layout == "steps":
-            return rows.select(torch.nonzero(keep[rows.trajectory]).squeeze(-1)), frac
-        idx = torch.nonzero(keep).squeeze(-1)
-        sub = rows.select(idx)
-        sub.rewards, sub.group = rows.rewards[idx], rows.group[idx]
-        return sub, frac
+    def collect(self) -> tuple[list[list[Episode]], list[Episode], dict[str, float]]:
+        """This iteration's rounds and training episodes; DAPO: dynamic sampling with refill.
+
+        Returns:
+            ``(rounds, episodes, metrics)``: every round played (round 0 first), the episodes to train
+            on, and the ``dapo/*`` statistics (empty unless DAPO).
+        """
+        outcome = self.cfg.algorithm.outcome
+        rounds = [self.rollout_round(self.iteration, 0)]
+        if not outcome.dynamic_sampling:
+            return rounds, rounds[0], {}
+        kept = informative_episodes(rounds[0])
+        first_fraction = len(kept) / len(rounds[0])
+        n_groups = lambda eps: len({e.group for e in eps})  # noqa: E731
+        while n_groups(kept) < self.cfg.env.n_tasks and len(rounds) <= outcome.max_refill_rounds:
+            rounds.append(self.rollout_round(self.iteration, len(rounds)))
+            kept += informative_episodes(rounds[-1])
+        return rounds, kept, {"dapo/kept_groups": float(n_groups(kept)), "dapo/rounds": float(len(rounds)),
+                              "dapo/kept_trajectory_fraction": first_fraction}
+
+    # ------------------------------------------------------------------ batches
+    def _layout(self, episodes: Sequence[Episode]) -> TrainRows:
+        pol = self.policy
+        if self.cfg.agent.layout == "step":
+            return step_rows(episodes, pol.pad_id)
+        return concatenated_rows(episodes, pol.pad_id, pol.eos_id)
 
     def _micro_batches(self, rows_idx: torch.Tensor):
         size = self.cfg.optim.micro_batch_size
@@ -176,7 +203,7 @@ class Trainer:
             yield rows_idx[lo : lo + size]
 
     @torch.no_grad()
-    def _recompute(self, rows: TrainRows) -> dict[str, torch.Tensor]:
+    def _recompute(self, rows: TrainRows, reference: bool = True) -> dict[str, torch.Tensor]:
         """Old log-probs, token entropies and reference log-probs, teacher-forced, ``[B, L - start]``.
 
         Runs the model in eval mode (no dropout), like :meth:`scaled.policy.Policy.generate`: the
@@ -186,13 +213,13 @@ class Trainer:
         b, k = rows.loss_mask.shape
         old = torch.zeros(b, k)
         ent = torch.zeros(b, k)
-        ref = torch.zeros(b, k) if self.policy.reference_mode != "none" else None
+        ref = torch.zeros(b, k) if reference and self.policy.reference_mode != "none" else None
         model = self.policy.model
         was_training = model.training
         model.eval()
         try:
             for idx in self._micro_batches(torch.arange(b)):
-                mb = _trim(rows.select(idx))
+                mb = trim_padding(rows.select(idx))
                 ids, att = mb.input_ids.to(self.device), mb.attention_mask.to(self.device)
                 kk = mb.loss_mask.shape[1]
                 lp, en = self.policy.token_logprobs(ids, att, start=mb.start, with_entropy=True)
@@ -204,36 +231,39 @@ class Trainer:
             model.train(was_training)
         return {"old_logp": old, "entropy": ent, "ref_logp": ref}
 
-    def compute_advantages(self, rows: TrainRows, entropy: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Token advantages ``[B, L - start]`` from the registry (GRPO ± EMPG) and EMPG statistics."""
-        alg = self.cfg.algorithm
+    @staticmethod
+    def _recompute_metrics(rows: TrainRows, rec: dict[str, torch.Tensor]) -> dict[str, float]:
+        """How far the sampler's recorded values are from the teacher-forced recomputation (max |Δ|)."""
         mask = rows.loss_mask
+        return {
+            "rollout/logprob_recompute_max_abs_diff": float((rec["old_logp"] - rows.rollout_logp)[mask].abs().max()),
+            "entropy/rollout_recompute_max_abs_diff": float((rec["entropy"] - rows.rollout_entropy)[mask].abs().max()),
+        }
+
+    def compute_advantages(self, rows: TrainRows, entropy: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Token advantages ``[B, L - start]`` from the registry (outcome ± EMPG, one pass) and ``empg/*`` statistics.
+
+        With ``variant=off`` the statistics are the full-EMPG terms of this batch (what EMPG would do),
+        computed in the same registry call, for logging only.
+        """
+        alg = self.cfg.algorithm
         if rows.layout == "steps":
-            step_h = _step_entropy(rows, entropy)
-            inputs = empg.AdvantageInputs(rows.rewards, rows.group, step_entropy=step_h, trajectory=rows.trajectory,
-                                          step=rows.step)
+            inputs = empg.AdvantageInputs(rows.rewards, rows.group, step_entropy=_step_entropy(rows, entropy),
+                                          trajectory=rows.trajectory, step=rows.step)
         else:
-            step_h = None
             inputs = empg.AdvantageInputs(rows.rewards, rows.group, token_entropy=entropy, step_ids=rows.step_ids)
-        kw = dict(variant=alg.empg, outcome="grpo", k=alg.k, k_f=alg.k_f, zeta=alg.zeta, std_normalize=alg.std_normalize)
-        adv = empg.compute_advantages("empg", inputs, **kw)
-        # Statistics of Eq. 7–12 on this batch (the variant's k/ζ; for "off", the full-EMPG terms, for reference).
-        base = empg.compute_advantages("grpo", inputs, std_normalize=alg.std_normalize)
-        mod_kw = empg.EMPGConfig(variant=alg.empg if alg.empg != "off" else "full", k=alg.k, k_f=alg.k_f,
-                                 zeta=alg.zeta).modulation_kwargs()
-        if rows.layout == "steps":
-            terms = empg.step_modulation_terms(base, step_h, rows.trajectory, rows.step, **mod_kw)
-            token_adv = adv.unsqueeze(-1).expand_as(mask).clone()
-        else:
-            terms = empg.modulation_terms(base, entropy, rows.step_ids, **mod_kw)
-            token_adv = adv
-        stats = terms.stats("empg")
-        stats["empg/enabled"] = float(alg.empg != "off")
+        stats: dict[str, float] = {}
+        adv = empg.compute_advantages(
+            "empg", inputs, variant=alg.empg.variant, outcome=alg.outcome.estimator, k=alg.empg.k, k_f=alg.empg.k_f,
+            zeta=alg.empg.zeta, eps=alg.empg.eps, std_normalize=alg.outcome.std_normalize, metrics=stats)
+        token_adv = adv.unsqueeze(-1).expand_as(rows.loss_mask).clone() if rows.layout == "steps" else adv
         return token_adv.float(), stats
 
     # ------------------------------------------------------------------ update
     def _update(self, rows: TrainRows, old: torch.Tensor, ref: torch.Tensor | None, adv: torch.Tensor) -> dict[str, float]:
         alg, opt = self.cfg.algorithm, self.cfg.optim
+        loss_cfg = alg.loss
+        clip_high = loss_cfg.resolved_clip_high(alg.outcome)
         b = rows.num_rows
         mini = opt.mini_batch_size or b
         sums: dict[str, float] = {}
@@ -244,26 +274,30 @@ class Trainer:
         for _ in range(opt.epochs):
             for lo in range(0, b, mini):
                 mini_idx = torch.arange(lo, min(b, lo + mini))
-                denom = _loss_weight(rows.loss_mask[mini_idx], alg.loss_agg)
+                denom = _loss_weight(rows.loss_mask[mini_idx], loss_cfg.agg)
                 if denom == 0:
                     continue
                 self.optimizer.zero_grad(set_to_none=True)
                 for idx in self._micro_batches(mini_idx):
-                    mb = _trim(rows.select(idx))
+                    mb = trim_padding(rows.select(idx))
                     kk = mb.loss_mask.shape[1]
                     mask = mb.loss_mask.to(self.device)
-                    w = _loss_weight(mask, alg.loss_agg)
+                    w = _loss_weight(mask, loss_cfg.agg)
                     if w == 0:
                         continue
                     w /= denom
                     logp, _ = self.policy.token_logprobs(mb.input_ids.to(self.device), mb.attention_mask.to(self.device),
                                                          start=mb.start)
-                    loss, metrics = empg.clipped_policy_loss(
-                        logp, old[idx, :kk].to(self.device), adv[idx, :kk].to(self.device), mask,
-                        clip_low=alg.clip_low, clip_high=alg.clip_high, agg=alg.loss_agg)
-                    if ref is not None and alg.kl_coef > 0:
+                    a = adv[idx, :kk].to(self.device)
+                    if loss_cfg.kind == "clipped":
+                        loss, metrics = empg.clipped_policy_loss(
+                            logp, old[idx, :kk].to(self.device), a, mask, clip_low=loss_cfg.clip_low,
+                            clip_high=clip_high, dual_clip=loss_cfg.dual_clip, agg=loss_cfg.agg)
+                    else:
+                        loss, metrics = empg.reinforce_loss(logp, a, mask, agg=loss_cfg.agg)
+                    if ref is not None and loss_cfg.kl_coef > 0:
                         kl_loss, kl_metrics = empg.kl_penalty(logp, ref[idx, :kk].to(self.device), mask,
-                                                              coef=alg.kl_coef, agg=alg.loss_agg)
+                                                              coef=loss_cfg.kl_coef, agg=loss_cfg.agg)
                         loss = loss + kl_loss
                         metrics.update(kl_metrics)
                     (loss * w).backward()
@@ -282,24 +316,30 @@ class Trainer:
         out["policy/optimizer_steps"] = float(len(grad_norms))
         return out
 
+    def _sync_sampler(self) -> None:
+        """Hand the updated weights to the sampler before the next rollout (vLLM backend; no-op for HF)."""
+        sync = getattr(self.policy, "sync_sampler_weights", None)
+        if callable(sync):
+            sync()
+
     def train_step(self) -> dict[str, Any]:
-        """One iteration: rollout, advantages, update. Returns the metrics dict (also written to disk)."""
-        cfg = self.cfg
+        """One iteration: rollout, advantages, update. Returns the metrics row (not yet written)."""
         t0 = time.time()
-        seeds, groups = self.task_seeds(self.iteration)
-        trajs = collect_rollouts(self.policy, self.envs, seeds=seeds, groups=groups, config=cfg.rollout,
-                                 generator=self.generator, progress=cfg.trainer.progress)
+        rounds, episodes, dapo_metrics = self.collect()
         t_rollout = time.time() - t0
         metrics: dict[str, Any] = {"iteration": self.iteration + 1}
-        metrics.update(rollout_metrics(trajs))
-        rows = self._layout(trajs)
-        if cfg.algorithm.outcome == "dapo":
-            rows, kept = self._dynamic_sampling(rows)
-            metrics["dapo/kept_trajectory_fraction"] = kept
-        if rows is None:
+        # Learning curves use the first round only, so methods are compared on the same number of episodes.
+        metrics.update(rollout_metrics(rounds[0]))
+        metrics.update(dapo_metrics)
+        if not episodes:
+            # DAPO kept no group: no update. The sampler/recompute check still runs, on the first round.
+            rows = self._layout(rounds[0])
+            metrics.update(self._recompute_metrics(rows, self._recompute(rows, reference=False)))
             metrics["policy/skipped_update"] = 1.0
         else:
+            rows = self._layout(episodes)
             rec = self._recompute(rows)
+            metrics.update(self._recompute_metrics(rows, rec))
             mask = rows.loss_mask
             ent = rec["entropy"]
             step_h = _step_entropy(rows, ent)
@@ -308,15 +348,15 @@ class Trainer:
             metrics["entropy/step_std"] = float(step_h.std(unbiased=False))
             metrics["entropy/step_min"] = float(step_h.min())
             metrics["entropy/step_max"] = float(step_h.max())
-            metrics["entropy/rollout_recompute_max_abs_diff"] = float((ent - rows.rollout_entropy)[mask].abs().max())
             adv, stats = self.compute_advantages(rows, ent)
             metrics.update(stats)
             metrics["policy/advantage_mean"] = float(adv[mask].mean())
             metrics.update(self._update(rows, rec["old_logp"], rec["ref_logp"], adv))
             metrics["policy/skipped_update"] = 0.0
+            self._sync_sampler()
         self.iteration += 1
         dt = time.time() - t0
-        n_tokens = sum(len(s.response_ids) for t in trajs for s in t.steps)
+        n_tokens = sum(len(s.response_ids) for eps in rounds for e in eps for s in e.steps)
         metrics["perf/iteration_seconds"] = dt
         metrics["perf/rollout_seconds"] = t_rollout
         metrics["perf/generated_tokens_per_second"] = n_tokens / max(t_rollout, 1e-9)
@@ -324,44 +364,35 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def train(self) -> list[dict[str, Any]]:
-        """Run the remaining iterations; checkpoint every ``save_every``; return the new metrics."""
+        """Run the remaining iterations; checkpoint every ``save_every``; return the new metrics rows."""
         cfg = self.cfg.trainer
         history = []
-        todo = range(self.iteration, cfg.iterations)
         bar = None
         if cfg.progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=f"train {self.cfg.name}")
-        for _ in todo:
-            metrics = self.train_step()
-            # Log before checkpointing: a crash in between re-runs this iteration on resume, and
-            # load_checkpoint drops the orphaned line; the other order would lose the line for good.
-            self.log(metrics)
-            if self.iteration % cfg.save_every == 0 or self.iteration == cfg.iterations:
-                self.save_checkpoint()
-            history.append(metrics)
+        try:
+            for _ in range(self.iteration, cfg.iterations):
+                metrics = self.train_step()
+                # Log before checkpointing: a crash in between re-runs this iteration on resume, and
+                # resuming cuts the orphaned row; the other order would lose the row for good.
+                self.log(metrics)
+                if self.iteration % cfg.save_every == 0 or self.iteration == cfg.iterations:
+                    self.save_checkpoint()
+                history.append(metrics)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(success=f"{metrics['charts/success_rate']:.2f}", score=f"{metrics['charts/score']:.2f}")
+        finally:
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(success=f"{metrics['charts/success_rate']:.2f}", score=f"{metrics['charts/score']:.2f}")
-        if bar is not None:
-            bar.close()
-        self.close_loggers()
+                bar.close()
+            self.close_loggers()
         return history
 
     def log(self, metrics: dict[str, Any]) -> None:
-        """Append to ``metrics.jsonl``; TensorBoard and W&B when enabled."""
-        with open(self.out_dir / METRICS_NAME, "a") as fh:
-            fh.write(json.dumps(metrics) + "\n")
-        step = int(metrics["iteration"])
-        if self.cfg.trainer.tensorboard:
-            if self._tb is None:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tb = SummaryWriter(str(self.out_dir / "tb"))
-            for k, v in metrics.items():
-                if isinstance(v, (int, float)) and k != "iteration":
-                    self._tb.add_scalar(k, v, step)
+        """Append the row to ``metrics.jsonl`` (and TensorBoard); W&B when enabled."""
+        self.metrics_log.write(metrics)
         if self.cfg.trainer.wandb:
             if self._wandb is None:
                 try:
@@ -369,12 +400,10 @@ class Trainer:
                 except ImportError as err:
                     raise ImportError("trainer.wandb=true needs the wandb package (pip install wandb)") from err
                 self._wandb = wandb.init(project="empg", name=self.cfg.name, config=config_to_dict(self.cfg))
-            self._wandb.log(metrics, step=step)
+            self._wandb.log(metrics, step=int(metrics["iteration"]))
 
     def close_loggers(self) -> None:
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+        self.metrics_log.close()
         if self._wandb is not None:
             self._wandb.finish()
             self._wandb = None
@@ -383,10 +412,9 @@ class Trainer:
     def _trainable_state(self) -> dict[str, torch.Tensor]:
         return {n: p.detach().cpu() for n, p in self.policy.model.named_parameters() if p.requires_grad}
 
-    def save_checkpoint(self, path: str | os.PathLike | None = None) -> pathlib.Path:
-        """Write weights, optimiser, iteration and RNG states atomically (:func:`empg.trainer.save_checkpoint`)."""
-        path = pathlib.Path(path) if path is not None else self.out_dir / CHECKPOINT_NAME
-        state = {
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, optimiser, iteration, every RNG state and the config."""
+        return {
             "iteration": self.iteration,
             "model": self._trainable_state(),
             "optimizer": self.optimizer.state_dict(),
@@ -399,16 +427,17 @@ class Trainer:
             },
             "config": config_to_dict(self.cfg),
         }
-        atomic_torch_save(path, state)
-        return path
 
-    def load_checkpoint(self, path: str | os.PathLike) -> None:
-        """Restore a checkpoint written by :meth:`save_checkpoint`; metrics after it are dropped."""
-        state = torch.load(path, map_location="cpu", weights_only=False)
+    def save_checkpoint(self) -> pathlib.Path:
+        """Write :meth:`state_dict` to ``out_dir/checkpoints/step-<iteration>.pt`` (atomic; the newest ``keep_checkpoints`` kept)."""
+        return self.checkpoints.save(self.iteration, self.state_dict())
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; metrics rows after its iteration are dropped."""
         missing = self.policy.model.load_state_dict(state["model"], strict=False)
         trainable = {n for n, p in self.policy.model.named_parameters() if p.requires_grad}
         if set(missing.unexpected_keys) or (trainable & set(missing.missing_keys)):
-            raise ValueError(f"checkpoint {str(path)!r} does not match the model: missing "
+            raise ValueError(f"checkpoint in {str(self.checkpoints.folder)!r} does not match the model: missing "
                              f"{sorted(trainable & set(missing.missing_keys))[:5]}, unexpected {missing.unexpected_keys[:5]}")
         self.optimizer.load_state_dict(state["optimizer"])
         rng = state["rng"]
@@ -419,12 +448,5 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.generator.set_state(rng["sampler"])
         self.iteration = int(state["iteration"])
-        self._truncate_metrics(self.iteration)
-
-    def _truncate_metrics(self, iteration: int) -> None:
-        """Keep only the ``metrics.jsonl`` lines of iterations ``<= iteration`` (atomic rewrite)."""
-        metrics_path = self.out_dir / METRICS_NAME
-        if metrics_path.exists():
-            keep = [line for line in metrics_path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("iteration", 0) <= iteration]
-            atomic_write_bytes(metrics_path, "".join(line + "\n" for line in keep).encode())
+        self.metrics_log.truncate(self.iteration)
+        self._sync_sampler()

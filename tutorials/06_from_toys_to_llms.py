@@ -40,8 +40,8 @@ import matplotlib.pyplot as plt
 import torch
 
 import empg
+from scaled.agent import assistant_header_ids, chat_prompt_ids
 from scaled.policy import load_policy
-from scaled.rollout import assistant_header_ids, chat_prompt_ids
 from scaled.tiny import build_tiny_model
 
 torch.manual_seed(0)
@@ -84,7 +84,7 @@ print("end of turn:", tokenizer.convert_ids_to_tokens([end_id]), "-> id", end_id
 # prompt, the assistant's sampled answer, the next observation as a user turn, the next answer,
 # and so on. The observations here are fixed strings, so no environment is needed. Notebook 5 and
 # `scaled.rollout` use real ones. A random model rarely emits `<|im_end|>` by chance, so most
-# answers hit `MAX_NEW_TOKENS`. Like `scaled.rollout.concatenated_rows`, we then append an
+# answers hit `MAX_NEW_TOKENS`. Like `scaled.batch.concatenated_rows`, we then append an
 # `<|im_end|>` to close the turn, and we keep that token out of the step, because the policy did
 # not generate it.
 
@@ -245,7 +245,7 @@ assert torch.equal(modulated[step_ids < 0], token_adv[step_ids < 0])
 # # CPU smoke run: the tiny model above and the small ALFWorld games shipped in scaled/data
 # python -m scaled.train --config scaled/configs/smoke_cpu.yaml
 # # any field can be overridden: ablations, the concatenated layout, ...
-# python -m scaled.train --config scaled/configs/smoke_cpu.yaml algorithm.empg=scaling rollout.layout=concat
+# python -m scaled.train --config scaled/configs/smoke_cpu.yaml algorithm.empg.variant=scaling agent.layout=concat
 # # the paper's settings (150 iterations, 16 tasks x group 8, lr 1e-6, KL 0.01, 512-token answers)
 # python -m scaled.train --config scaled/configs/alfworld_dapo_empg_qwen1.5b.yaml --print-config
 # ```
@@ -286,7 +286,7 @@ print({k: round(v, 4) for k, v in metrics[-1].items() if k.startswith(("empg/", 
 
 # %%
 assert proc.returncode == 0
-assert os.path.exists(os.path.join(out_dir, "checkpoint.pt"))
+assert os.path.exists(os.path.join(out_dir, "checkpoints", "step-00000001.pt"))
 assert abs(metrics[-1]["empg/scale_mean"] - 1.0) < 1e-4
 assert metrics[-1]["empg/normalized_entropy_min"] == 0.0 and metrics[-1]["empg/normalized_entropy_max"] > 0.99
 import shutil

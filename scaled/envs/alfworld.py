@@ -26,7 +26,7 @@ import random
 import re
 from typing import Any
 
-from scaled.envs.base import TextEnv, match_admissible
+from scaled.envs.base import TextEnv, match_admissible, resolve_data_path
 
 TASK_TYPES = (
     "pick_and_place_simple",
@@ -51,8 +51,50 @@ DOWNLOAD_HELP = (
 _TASK_RE = re.compile(r"Your task is to:\s*(.*?)\s*$", re.S)
 
 
-class AlfWorldDataError(FileNotFoundError):
+class AlfWorldDataError(FileNotFoundError, ValueError):
     """No usable ALFWorld games at the given path (the message says how to get them)."""
+
+
+GAME_FIELDS = ("pddl_domain", "grammar", "pddl_problem")
+"""Fields every ``game.tw-pddl`` must have (strings)."""
+
+
+def _read_json(path: pathlib.Path, what: str) -> Any:
+    """Parse a JSON file; a ValueError naming the file (and line) when it is unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: the {what} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not text.strip():
+        raise ValueError(f"{path}: the {what} is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: the {what} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg}; truncated?)") from None
+
+
+def read_task_type(traj_path: pathlib.Path) -> str:
+    """``task_type`` of a trial's ``traj_data.json`` (a ValueError naming the file if it has none)."""
+    traj = _read_json(traj_path, "trial file (traj_data.json)")
+    if not isinstance(traj, dict):
+        raise ValueError(f"{traj_path}: expected a JSON object, got {type(traj).__name__}")
+    task_type = traj.get("task_type")
+    if not isinstance(task_type, str) or not task_type:
+        raise ValueError(f"{traj_path}: no 'task_type' field (a string such as 'pick_and_place_simple'), "
+                         f"got {task_type!r}")
+    return task_type
+
+
+def read_game_file(path: pathlib.Path) -> dict:
+    """A ``game.tw-pddl``, checked: a JSON object with the `GAME_FIELDS` strings (ValueError otherwise)."""
+    game = _read_json(path, "game file (game.tw-pddl)")
+    if not isinstance(game, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(game).__name__}")
+    for field in GAME_FIELDS:
+        if not isinstance(game.get(field), str):
+            raise ValueError(f"{path}: field {field!r} is missing or not a string (a damaged game file?)")
+    return game
 
 
 def _import_alfworld(data_path: pathlib.Path | None):
@@ -159,6 +201,12 @@ class AlfWorldEnv(TextEnv):
         goal_desc_human_anns_prob: passed to ``add_task_to_grammar`` when building game files.
         expert_plan: put the planner's remaining plan in ``info["expert_plan"]`` (slow: replans each step).
         seed: seeds the choice of game when ``reset`` gets no seed.
+        data_dir: deprecated name of ``data_path``.
+
+    Raises:
+        AlfWorldDataError: ``data_path`` does not exist or holds no playable game (also a ValueError).
+        ValueError: a trial's ``traj_data.json`` is unreadable or has no ``task_type``, or a
+            ``game.tw-pddl`` is unreadable or lacks a field (the message names the file).
 
     Importing ``alfworld`` creates ``$ALFWORLD_DATA`` (default ``~/.cache/alfworld``); when it is unset,
     it is set to ``data_path`` first, so nothing is written to the home directory.
@@ -172,7 +220,8 @@ class AlfWorldEnv(TextEnv):
 
     def __init__(self, data_path: str | os.PathLike | None = None, *, task_types=None, max_steps: int = 50,
                  game_dir: str | os.PathLike | None = None, goal_desc_human_anns_prob: float = 0.0,
-                 expert_plan: bool = False, seed: int | None = None):
+                 expert_plan: bool = False, seed: int | None = None, data_dir: str | os.PathLike | None = None):
+        data_path = resolve_data_path(data_path, data_dir, "AlfWorldEnv")
         if task_types is None:
             task_types = TASK_TYPES
         if isinstance(task_types, str):
@@ -221,7 +270,7 @@ class AlfWorldEnv(TextEnv):
             rel = trial_dir.relative_to(self.data_path)
             if "movable" in str(rel) or "Sliced" in str(rel):  # not supported by ALFWorld either
                 continue
-            task_type = json.loads(traj_path.read_text()).get("task_type")
+            task_type = read_task_type(traj_path)
             if task_type not in self.task_types:
                 continue
             game_file = trial_dir / "game.tw-pddl"
@@ -229,20 +278,19 @@ class AlfWorldEnv(TextEnv):
                 if not (trial_dir / "initial_state.pddl").exists():
                     continue
                 game_file = self.game_dir / rel / "game.tw-pddl"
-                problem = (trial_dir / "initial_state.pddl").read_text()
+                try:
+                    problem = (trial_dir / "initial_state.pddl").read_text(encoding="utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ValueError(f"{trial_dir / 'initial_state.pddl'}: not UTF-8 text ({exc.reason})") from None
                 stale = True
                 if game_file.exists():
-                    try:
-                        stale = json.loads(game_file.read_text()).get("pddl_problem") != problem
-                    except json.JSONDecodeError:
+                    try:  # a cached build: rebuild it when it is damaged or out of date
+                        stale = read_game_file(game_file)["pddl_problem"] != problem
+                    except ValueError:
                         stale = True
                 if stale:
                     build_game_file(trial_dir, game_file, goal_desc_human_anns_prob=self.goal_desc_human_anns_prob)
-            try:
-                solvable = json.loads(game_file.read_text()).get("solvable")
-            except json.JSONDecodeError:
-                solvable = False
-            if not solvable:
+            if not read_game_file(game_file).get("solvable"):
                 continue
             games.append(str(game_file))
             types.append(task_type)

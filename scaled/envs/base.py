@@ -24,7 +24,9 @@ Episodes with the same ``seed`` get the same task, which is how the rollout form
 from __future__ import annotations
 
 import abc
+import os
 import random
+import warnings
 from typing import Any, Sequence
 
 INFO_KEYS = ("admissible_commands", "won", "invalid_action", "task", "task_type")
@@ -69,6 +71,22 @@ class TextEnv(abc.ABC):
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def resolve_data_path(data_path: str | os.PathLike | None, data_dir: str | os.PathLike | None,
+                      owner: str) -> str | os.PathLike | None:
+    """The data location from ``data_path``, or from the deprecated ``data_dir`` (with a warning).
+
+    Raises:
+        ValueError: both are given.
+    """
+    if data_dir is None:
+        return data_path
+    if data_path is not None:
+        raise ValueError(f"{owner}: pass data_path only (data_dir is its deprecated name), got both "
+                         f"data_path={str(data_path)!r} and data_dir={str(data_dir)!r}")
+    warnings.warn(f"{owner}: data_dir is deprecated, use data_path", DeprecationWarning, stacklevel=3)
+    return data_dir
 
 
 def normalize_command(action: str) -> str:

@@ -22,6 +22,9 @@ Prices are fixed once per product (uniform in its range, seeded by ``price_seed`
 ``price_upper`` is drawn from the 10-dollar steps above the price, and its instruction ends with
 ", and price lower than X dollars" (goal.py). Differences from the original are listed in
 ``docs/webshop.md``.
+
+Data: the release files are read once into a cache folder and shared by every env instance over the
+same files and settings (`scaled.envs.webshop_data.get_catalogue`); an env holds only its episode.
 """
 
 from __future__ import annotations
@@ -32,11 +35,20 @@ import os
 import pathlib
 import random
 import re
-from decimal import Decimal
-from typing import Any
+from typing import Any, Iterator, Mapping, Sequence
 
-from scaled.envs.base import TextEnv
-from scaled.envs.webshop_reward import PRICE_RANGE, webshop_reward
+import numpy as np
+
+from scaled.envs.base import TextEnv, resolve_data_path
+from scaled.envs.webshop_data import (  # noqa: F401  (re-exported)
+    DOWNLOAD_HELP,
+    Catalogue,
+    WebShopDataError,
+    get_catalogue,
+    parse_pricing,
+    price_upper,
+)
+from scaled.envs.webshop_reward import webshop_reward
 
 SHIPPED_DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "webshop"
 """The small catalogue shipped with empg (30 products, real file formats)."""
@@ -49,21 +61,10 @@ PREV_PAGE = "< prev"
 BACK_TO_SEARCH = "back to search"
 SUB_PAGES = ("description", "features", "reviews", "attributes")
 SEARCH_TEMPLATE = "search[<query>]"
-
-DOWNLOAD_HELP = (
-    "Get the WebShop data release with the original repository's setup script "
-    "(https://github.com/princeton-nlp/WebShop, `./setup.sh -d all` downloads items_shuffle.json, "
-    "items_ins_v2.json, items_human_ins.json and reviews.json; `-d small` gets the 1000-item files "
-    "items_shuffle_1000.json and items_ins_v2_1000.json) and pass data_dir=<its data folder>. "
-    "For an offline smoke run use data_dir=None, the small catalogue in scaled/data/webshop."
-)
+SEARCH_ENGINES = ("bm25", "rank_bm25", "pyserini")
 
 _ACTION_RE = re.compile(r"^\s*(search|click)\s*\[(.*)\]\s*$", re.S | re.I)
 _TOKEN_RE = re.compile(r"\w+")
-
-
-class WebShopDataError(FileNotFoundError):
-    """A WebShop data file is missing (the message says how to get it)."""
 
 
 def parse_action(action: str) -> tuple[str | None, str | None]:
@@ -74,146 +75,91 @@ def parse_action(action: str) -> tuple[str | None, str | None]:
     return match.group(1).lower(), match.group(2).strip().lower()
 
 
-def _first_existing(data_dir: pathlib.Path, names: tuple[str, ...], what: str, required: bool = True):
-    for name in names:
-        if (data_dir / name).exists():
-            return data_dir / name
-    if required:
-        raise WebShopDataError(f"WebShop {what} file not found in {str(data_dir)!r} "
-                               f"(looked for {', '.join(names)}). {DOWNLOAD_HELP}")
-    return None
+def load_catalogue(data_path: str | os.PathLike | None = None, **kwargs: Any) -> list[dict]:
+    """Every normalised product of a release folder as a list (engine.py::load_products).
 
-
-def _parse_pricing(pricing: str | None) -> tuple[list[float], str]:
-    """Release pricing string -> (bounds, price tag), as engine.py::load_products."""
-    if not pricing:
-        return [100.0], "$100.0"
-    bounds = [float(Decimal(re.sub(r"[^\d.]", "", p))) for p in pricing.split("$")[1:] if re.sub(r"[^\d.]", "", p)]
-    if not bounds:
-        return [100.0], "$100.0"
-    if len(bounds) == 1:
-        return bounds, f"${bounds[0]}"
-    return bounds[:2], f"${bounds[0]} to ${bounds[1]}"
-
-
-def load_catalogue(data_dir: str | os.PathLike | None = None, *, products_file: str | None = None,
-                   attributes_file: str | None = None, human_goals_file: str | None = None,
-                   reviews_file: str | None = None, num_products: int | None = None) -> list[dict]:
-    """Read and normalise the release's products (engine.py::load_products).
-
-    Returns:
-        Products with the release fields plus ``Title``, ``Description``, ``BulletPoints``,
-        ``pricing`` (bounds), ``Price`` (tag), ``options`` ({name: [values]}), ``Attributes``,
-        ``Reviews``, ``Rating`` and, when present, ``instructions`` (human goals) and
-        ``instruction_text`` / ``instruction_attributes`` (synthetic goals).
+    Decodes all products: fine for the 1000-item files, slow for the full release (there, use the
+    shared `get_catalogue` and its ``product(row)``). ``kwargs`` go to `get_catalogue`.
     """
-    data_dir = pathlib.Path(data_dir) if data_dir is not None else SHIPPED_DATA
-    if not data_dir.is_dir():
-        raise WebShopDataError(f"WebShop data_dir {str(data_dir)!r} does not exist. {DOWNLOAD_HELP}")
-    products_path = data_dir / products_file if products_file else _first_existing(
-        data_dir, ("items_shuffle_1000.json", "items_shuffle.json"), "products")
-    attrs_path = data_dir / attributes_file if attributes_file else _first_existing(
-        data_dir, ("items_ins_v2_1000.json", "items_ins_v2.json"), "attributes")
-    human_path = data_dir / human_goals_file if human_goals_file else _first_existing(
-        data_dir, ("items_human_ins.json",), "human goals", required=False)
-    reviews_path = data_dir / reviews_file if reviews_file else _first_existing(
-        data_dir, ("reviews.json",), "reviews", required=False)
-    for path in (products_path, attrs_path):
-        if not path.exists():
-            raise WebShopDataError(f"WebShop file {str(path)!r} not found. {DOWNLOAD_HELP}")
-
-    raw = json.loads(products_path.read_text())
-    attributes = json.loads(attrs_path.read_text())
-    human = json.loads(human_path.read_text()) if human_path and human_path.exists() else {}
-    all_reviews, ratings = {}, {}
-    if reviews_path and reviews_path.exists():
-        for entry in json.loads(reviews_path.read_text()):
-            all_reviews[entry["asin"]] = entry.get("reviews", [])
-            ratings[entry["asin"]] = entry.get("average_rating", "N.A.")
-    if num_products is not None:
-        raw = raw[:num_products]
-
-    products, seen = [], set()
-    for item in raw:
-        asin = item["asin"]
-        if asin == "nan" or len(asin) > 10 or asin in seen:
-            continue
-        seen.add(asin)
-        product = dict(item)
-        product["Title"] = item["name"]
-        product["Description"] = item.get("full_description") or ""
-        small = item.get("small_description") or []
-        product["BulletPoints"] = small if isinstance(small, list) else [small]
-        product["pricing"], product["Price"] = _parse_pricing(item.get("pricing"))
-        options = {}
-        for option_name, contents in (item.get("customization_options") or {}).items():
-            if contents is None:
-                continue
-            options[option_name.lower()] = [c["value"].strip().replace("/", " | ").lower() for c in contents]
-        product["options"] = options
-        product["Attributes"] = attributes.get(asin, {}).get("attributes") or ["DUMMY_ATTR"]
-        product["Reviews"] = [
-            {"title": r.get("title", ""), "score": r.get("score", r.get("stars")),
-             "body": r.get("body", r.get("review", ""))} for r in all_reviews.get(asin, [])]
-        product["Rating"] = ratings.get(asin, "N.A.")
-        product["query"] = (item.get("query") or "").lower().strip()
-        if asin in human:
-            product["instructions"] = human[asin]
-        product["instruction_text"] = attributes.get(asin, {}).get("instruction")
-        product["instruction_attributes"] = attributes.get(asin, {}).get("instruction_attributes")
-        products.append(product)
-    return products
+    return list(get_catalogue(data_path, **kwargs).iter_products())
 
 
-def _price_upper(price: float, rng: random.Random) -> tuple[float, str]:
-    """goal.py: the larger of two distinct draws among the first four 10-dollar steps above ``price``."""
-    steps = [p for p in PRICE_RANGE if p > price][:4]
-    if len(steps) >= 2:
-        _, upper = sorted(rng.sample(steps, 2))
-        return upper, f", and price lower than {upper:.2f} dollars"
-    return 1000000.0, ""
+class ProductLookup(Mapping):
+    """Read-only ``{asin: product}`` view of a `Catalogue`; products are decoded on access."""
+
+    def __init__(self, catalogue: Catalogue):
+        self._cat = catalogue
+
+    def __getitem__(self, asin: str) -> dict:
+        row = self._cat.row_of(asin)
+        if row < 0:
+            raise KeyError(asin)
+        return self._cat.product(row)
+
+    def __contains__(self, asin: object) -> bool:
+        return self._cat.row_of(asin) >= 0
+
+    def __iter__(self) -> Iterator[str]:
+        return (p["asin"] for p in self._cat.iter_products())
+
+    def __len__(self) -> int:
+        return self._cat.num_products
 
 
-def make_goals(products: list[dict], prices: dict[str, float], rng: random.Random, *, human_goals: bool = True) -> list[dict]:
-    """Goals from human instructions (goal.py::get_human_goals) or synthetic ones (get_synthetic_goals)."""
-    goals = []
-    for product in products:
-        asin = product["asin"]
-        if human_goals:
-            entries = [(ins["instruction"], ins.get("instruction_attributes") or [],
-                        ins.get("instruction_options") or []) for ins in product.get("instructions", [])]
-        elif product.get("instruction_text") and product.get("instruction_attributes"):
-            names = sorted(product["options"])
-            combos = [[]]
-            for name in names:
-                combos = [c + [(name, v)] for c in combos for v in product["options"][name]]
-            entries = []
-            for combo in combos:
-                text = ", and ".join(f"{k}: {v}" for k, v in combo)
-                entries.append((product["instruction_text"] + (" with " + text if text else ""),
-                                product["instruction_attributes"], dict(combo)))
-        else:
-            entries = []
-        if not human_goals and entries:  # get_synthetic_goals: one limit per product, shared by its goals
-            upper, price_text = _price_upper(prices[asin], rng)
-        for instruction, attrs, options in entries:
-            if not attrs:  # goal.py skips goals without attributes
-                continue
-            if human_goals:  # get_human_goals: one limit per instruction
-                upper, price_text = _price_upper(prices[asin], rng)
-            goals.append({
-                "asin": asin, "category": product.get("category", ""), "query": product["query"],
-                "name": product["name"], "product_category": product.get("product_category", ""),
-                "instruction_text": instruction.strip(".") + price_text if human_goals else instruction + price_text,
-                "attributes": list(attrs), "price_upper": upper, "goal_options": options,
-            })
-    return goals
+class ProductList(Sequence):
+    """Read-only list view of a `Catalogue`'s products in file order (decoded on access)."""
+
+    def __init__(self, catalogue: Catalogue):
+        self._cat = catalogue
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._cat.product(r) for r in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._cat.product(i)
+
+    def __len__(self) -> int:
+        return self._cat.num_products
 
 
-class BM25Search:
-    """Top-k product search with BM25 (``rank_bm25.BM25Okapi``) over title, description, bullets, options."""
+class PriceLookup(Mapping):
+    """Read-only ``{asin: fixed price}`` view over a per-row price array."""
 
-    def __init__(self, products: list[dict]):
+    def __init__(self, catalogue: Catalogue, prices: np.ndarray):
+        self._cat, self._prices = catalogue, prices
+
+    def __getitem__(self, asin: str) -> float:
+        row = self._cat.row_of(asin)
+        if row < 0:
+            raise KeyError(asin)
+        return float(self._prices[row])
+
+    def __contains__(self, asin: object) -> bool:
+        return self._cat.row_of(asin) >= 0
+
+    def __iter__(self) -> Iterator[str]:
+        return (p["asin"] for p in self._cat.iter_products())
+
+    def __len__(self) -> int:
+        return self._cat.num_products
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PriceLookup):
+            return self._cat is other._cat and np.array_equal(self._prices, other._prices)
+        return Mapping.__eq__(self, other)
+
+    __hash__ = None
+
+
+class RankBM25Search:
+    """The former search path, kept as the benchmark's reference: ``rank_bm25.BM25Okapi`` (k1 = 1.5,
+    b = 0.75) over the lower-cased ``\\w+`` tokens of title, description, all bullets and option
+    values, built in memory per env instance. Any product sharing a query token is a hit."""
+
+    def __init__(self, products: Sequence[dict]):
         from rank_bm25 import BM25Okapi
 
         self.asins = [p["asin"] for p in products]
@@ -236,6 +182,10 @@ class BM25Search:
         return [self.asins[i] for i in hits[:k]]
 
 
+BM25Search = RankBM25Search
+"""Former name of `RankBM25Search`."""
+
+
 class PyseriniSearch:  # pragma: no cover - optional, needs Java and a Lucene index
     """The original's Lucene index via pyserini (``index_path`` = WebShop's ``search_engine/indexes*``)."""
 
@@ -252,8 +202,13 @@ class PyseriniSearch:  # pragma: no cover - optional, needs Java and a Lucene in
 class WebShopEnv(TextEnv):
     """WebShop text environment (search -> results -> item -> Buy Now) on the release files.
 
+    Every instance over the same files and settings shares one read-only `Catalogue` (products,
+    prices, goals and search index; see `scaled.envs.webshop_data`): the first instance in a
+    process opens it (or builds it once into the cache folder), later ones take it in
+    milliseconds. An instance holds only its episode state, so a pool of envs is cheap.
+
     Args:
-        data_dir: folder with the release files; ``None`` = the small shipped catalogue.
+        data_path: folder with the release files; ``None`` = the small shipped catalogue.
         human_goals: use the human instructions (``items_human_ins.json``) as in the paper; else the
             synthetic instruction of ``items_ins_v2`` with every option combination.
         goal_range: ``(start, stop)`` slice of the shuffled goal list (the original shuffles with seed 233
@@ -262,35 +217,43 @@ class WebShopEnv(TextEnv):
         max_steps: steps before truncation (verl-agent uses 15 for WebShop).
         price_seed: seeds the per-product prices and the goals' price limits.
         show_attrs: add the ``Attributes`` button on item pages (off in the original by default).
-        search_engine: ``"bm25"`` (rank_bm25) or ``"pyserini"`` (needs ``index_path``).
+        search_engine: ``"bm25"`` (the shared bm25s index, Lucene's BM25), ``"rank_bm25"`` (the former
+            in-memory path, one index per instance: slow, a reference) or ``"pyserini"`` (``index_path``).
         index_path: Lucene index for ``search_engine="pyserini"``.
         seed: seeds the goal choice when ``reset`` gets no seed.
-        products_file, attributes_file, human_goals_file, reviews_file: file names inside ``data_dir``
+        products_file, attributes_file, human_goals_file, reviews_file: file names inside ``data_path``
             (default: the release names, the 1000-item files first).
+        cache_dir: where the built catalogue and index are kept (default ``$EMPG_CACHE/webshop`` or
+            ``~/.cache/empg/webshop``).
+        bm25_k1, bm25_b: BM25 parameters of the index (pyserini's defaults 0.9 and 0.4).
+        data_dir: deprecated name of ``data_path``.
     """
 
     name = "webshop"
 
-    def __init__(self, data_dir: str | os.PathLike | None = None, *, human_goals: bool = True,
+    def __init__(self, data_path: str | os.PathLike | None = None, *, human_goals: bool = True,
                  goal_range: tuple[int, int] | None = None, num_products: int | None = None,
                  max_steps: int = 15, price_seed: int = 0, show_attrs: bool = False,
                  search_engine: str = "bm25", index_path: str | None = None, seed: int | None = None,
                  products_file: str | None = None, attributes_file: str | None = None,
-                 human_goals_file: str | None = None, reviews_file: str | None = None):
+                 human_goals_file: str | None = None, reviews_file: str | None = None,
+                 cache_dir: str | os.PathLike | None = None, bm25_k1: float = 0.9, bm25_b: float = 0.4,
+                 data_dir: str | os.PathLike | None = None):
+        data_path = resolve_data_path(data_path, data_dir, "WebShopEnv")
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps: expected a positive int, got {max_steps!r}")
-        if search_engine not in ("bm25", "pyserini"):
-            raise ValueError(f"search_engine: expected 'bm25' or 'pyserini', got {search_engine!r}")
-        self.products = load_catalogue(data_dir, products_file=products_file, attributes_file=attributes_file,
+        if search_engine not in SEARCH_ENGINES:
+            raise ValueError(f"search_engine: expected one of {list(SEARCH_ENGINES)}, got {search_engine!r}")
+        if search_engine == "pyserini" and index_path is None:
+            raise ValueError("index_path: required with search_engine='pyserini'")
+        self.catalogue = get_catalogue(data_path, products_file=products_file, attributes_file=attributes_file,
                                        human_goals_file=human_goals_file, reviews_file=reviews_file,
-                                       num_products=num_products)
-        self.product_by_asin = {p["asin"]: p for p in self.products}
+                                       num_products=num_products, k1=bm25_k1, b=bm25_b, cache_dir=cache_dir)
+        self.products = ProductList(self.catalogue)
+        self.product_by_asin = ProductLookup(self.catalogue)
         # engine.py::generate_product_prices then goal.py, both drawing from one seeded stream.
-        rng = random.Random(price_seed)
-        self.prices = {p["asin"]: (p["pricing"][0] if len(p["pricing"]) == 1 else rng.uniform(*p["pricing"][:2]))
-                       for p in self.products}
-        goals = make_goals(self.products, self.prices, rng, human_goals=human_goals)
-        random.Random(233).shuffle(goals)  # SimServer: random.seed(233); random.shuffle(goals)
+        prices, goals = self.catalogue.goal_set(human_goals, price_seed)
+        self.prices = PriceLookup(self.catalogue, prices)
         if goal_range is not None:
             start, stop = goal_range
             goals = goals[start:stop]
@@ -299,11 +262,11 @@ class WebShopEnv(TextEnv):
                              "check items_human_ins.json / items_ins_v2.json")
         self.goals = goals
         if search_engine == "pyserini":
-            if index_path is None:
-                raise ValueError("index_path: required with search_engine='pyserini'")
             self.search_engine = PyseriniSearch(index_path)
+        elif search_engine == "rank_bm25":
+            self.search_engine = RankBM25Search(self.products)
         else:
-            self.search_engine = BM25Search(self.products)
+            self.search_engine = self.catalogue
         self.max_steps = max_steps
         self.show_attrs = show_attrs
         self._rng = random.Random(seed)

@@ -3,7 +3,7 @@
 # Sourced by run_alfworld_empg.sh / run_webshop_empg.sh. Override anything with env vars or extra args.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-export VERL_USE_EXTERNAL_MODULES="${VERL_USE_EXTERNAL_MODULES:-scaled.verl_plugin,scaled.verl_agent_loop}"
+export VERL_USE_EXTERNAL_MODULES="${VERL_USE_EXTERNAL_MODULES:-scaled.verl.plugin,scaled.verl.agent_loop}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 MODEL="${MODEL:-Qwen/Qwen2.5-1.5B-Instruct}"     # or Qwen/Qwen2.5-7B-Instruct

@@ -1,7 +1,8 @@
 """Write verl RL datasets (parquet) whose rows are environment episodes for ``empg_text_env``.
 
 Each row: a placeholder ``prompt`` (the agent loop builds the real prompts from the environment),
-``agent_name: empg_text_env`` and ``extra_info = {env, seed, max_steps, env_kwargs}``.
+``agent_name: empg_text_env`` and ``extra_info = {env, seed, env_kwargs, agent}`` (``agent``: the
+:class:`scaled.agent.AgentConfig` fields that differ from its defaults, as JSON).
 
     python scaled/verl/make_data.py --env alfworld --out data/verl/alfworld --train 4096 --val 128 \
         --env-kwargs '{"data_path": "~/.cache/alfworld/json_2.1.1/train"}'
@@ -25,8 +26,8 @@ def rows(env: str, n: int, seed0: int, env_kwargs: dict) -> list[dict]:
             "prompt": [{"role": "user", "content": f"[{env} episode {seed0 + i}]"}],
             "agent_name": "empg_text_env",
             "reward_model": {"style": "rule", "ground_truth": ""},
-            "extra_info": {"env": env, "seed": seed0 + i, "max_steps": MAX_STEPS[env],
-                           "env_kwargs": json.dumps(env_kwargs)},
+            "extra_info": {"env": env, "seed": seed0 + i, "env_kwargs": json.dumps(env_kwargs),
+                           "agent": json.dumps({"max_steps": MAX_STEPS[env]})},
         }
         for i in range(n)
     ]

@@ -1,9 +1,9 @@
-"""Action projection, prompts and the offline tiny model/tokenizer of the scaled path."""
+"""scaled.agent: action projection and prompts; the offline tiny model/tokenizer of the scaled path."""
 
 import pytest
 
-from scaled.projection import project_action
-from scaled.prompts import build_prompt, followup_prompt, format_history
+from scaled.agent import project_action
+from scaled.agent import build_prompt, followup_prompt, format_history
 
 ADM = ["go to cabinet 1", "open fridge 1", "take mug 1 from countertop 1"]
 

@@ -393,9 +393,9 @@ def test_webshop_reads_release_format_variants(tmp_path):
 
 def test_webshop_missing_data_says_how_to_get_it(tmp_path):
     with pytest.raises(WebShopDataError, match="setup.sh"):
-        make_env("webshop", data_dir=tmp_path / "nowhere")
+        make_env("webshop", data_path=tmp_path / "nowhere")
     with pytest.raises(WebShopDataError, match="items_shuffle"):
-        make_env("webshop", data_dir=tmp_path)
+        make_env("webshop", data_path=tmp_path)
 
 
 # --------------------------------------------------------------------------- TextWorld

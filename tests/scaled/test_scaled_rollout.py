@@ -1,11 +1,13 @@
-"""Rollout bookkeeping on the real (shipped) ALFWorld games with a tiny random-init transformer."""
+"""Rollout and batch layouts on the real (shipped) ALFWorld games with a tiny random-init transformer."""
 
 import pytest
 import torch
 
 import empg
+from scaled.agent import AgentConfig
+from scaled.batch import concatenated_rows, step_rows
 from scaled.policy import load_policy
-from scaled.rollout import RolloutConfig, collect_rollouts, concatenated_rows, step_rows
+from scaled.rollout import RolloutConfig, collect_rollouts
 from scaled.tiny import build_tiny_model
 
 
@@ -22,8 +24,8 @@ def envs():
 
 
 def _rollout(policy, envs, layout):
-    cfg = RolloutConfig(max_steps=3, max_new_tokens=10, layout=layout)
-    return collect_rollouts(policy, envs, seeds=[5, 5, 6, 6], groups=[0, 0, 1, 1], config=cfg,
+    return collect_rollouts(policy, envs, seeds=[5, 5, 6, 6], groups=[0, 0, 1, 1],
+                            agent=AgentConfig(max_steps=3, layout=layout), config=RolloutConfig(max_new_tokens=10),
                             generator=torch.Generator().manual_seed(0))
 
 
@@ -125,25 +127,25 @@ def test_step_rows_refuse_concat_rollouts(concat_trajs, policy):
 
 
 def _record(t, turn, resp, *, truncated=False):
-    from scaled.rollout import StepRecord
+    from scaled.agent import StepRecord
 
-    return StepRecord(step=t, prompt_ids=turn, turn_ids=turn, response_ids=resp, logprobs=torch.zeros(len(resp)),
-                      entropies=torch.ones(len(resp)), truncated=truncated, text="", action="", valid=False,
-                      env_invalid=False, reward=0.0, observation="", admissible=[])
+    return StepRecord(step=t, prompt="", text="", action="", valid=False, env_invalid=False, reward=0.0, observation="",
+                      admissible=[], prompt_ids=turn, turn_ids=turn, response_ids=resp, logprobs=torch.zeros(len(resp)),
+                      entropies=torch.ones(len(resp)), truncated=truncated)
 
 
 def test_concatenated_step_ids_come_from_the_records_not_the_delimiters(policy):
     # A response that itself contains the assistant header (a policy hallucinating a new turn) must stay
     # one step; matching delimiters would split it, drop the header tokens from the loss and number the
     # next turn 2 instead of 1.
-    from scaled.rollout import Trajectory, _followup_turn_ids, assistant_header_ids, chat_prompt_ids
+    from scaled.agent import Episode, assistant_header_ids, chat_prompt_ids, followup_turn_ids
 
     tok, eos = policy.tokenizer, policy.eos_id
     enc = lambda text: tok.encode(text, add_special_tokens=False)  # noqa: E731
     r0 = enc("<think>a</think>") + assistant_header_ids(tok) + enc("x") + [eos]
     r1 = enc("<action>b</action>")  # truncated: no <|im_end|>, one is appended outside the step
-    tr = Trajectory(index=0, group=0, seed=0, task="", task_type="", steps=[
-        _record(0, chat_prompt_ids(tok, "task"), r0), _record(1, _followup_turn_ids(tok, "obs"), r1, truncated=True)])
+    tr = Episode(task="", task_type="", steps=[
+        _record(0, chat_prompt_ids(tok, "task"), r0), _record(1, followup_turn_ids(tok, "obs"), r1, truncated=True)])
     rows = concatenated_rows([tr], policy.pad_id, eos)
     tokens = rows.input_ids[0, 1:]
     assert tokens[rows.step_ids[0] == 0].tolist() == r0

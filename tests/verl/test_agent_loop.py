@@ -1,4 +1,8 @@
-"""scaled.verl_agent_loop: the episode core on the real ALFWorld engine, and verl's agent-loop registry."""
+"""scaled.verl.agent_loop inside verl: the agent-loop registry and verl's V1 postprocessing of our outputs.
+
+The episode itself (scaled.agent.Episode, driven by run_episode) is tested in the main environment
+against the standalone rollout (tests/scaled/test_scaled_episode.py).
+"""
 
 import asyncio
 
@@ -12,57 +16,10 @@ pytest.importorskip("verl.protocol")
 def test_agent_loop_is_registered_in_verl():
     from verl.experimental.agent_loop.agent_loop import _agent_loop_registry
 
-    import scaled.verl_agent_loop as loop
+    import scaled.verl.agent_loop as loop
 
-    assert _agent_loop_registry["empg_text_env"]["_target_"] == "scaled.verl_agent_loop.TextEnvAgentLoop"
+    assert _agent_loop_registry["empg_text_env"]["_target_"] == "scaled.verl.agent_loop.TextEnvAgentLoop"
     assert issubclass(loop.TextEnvAgentLoop, __import__("verl").experimental.agent_loop.agent_loop.AgentLoopBase)
-
-
-def test_episode_on_real_alfworld_with_expert_answers(tmp_path):
-    pytest.importorskip("alfworld")
-    from scaled.envs import make_env
-    from scaled.verl_agent_loop import episode_reward, run_episode
-
-    env = make_env("alfworld", task_types=["pick_and_place_simple"], expert_plan=True, game_dir=tmp_path, seed=0)
-    state = {"info": None, "t": 0}
-    orig_reset, orig_step = env.reset, env.step
-
-    def reset(seed=None):
-        obs, info = orig_reset(seed=seed)
-        state["info"] = info
-        return obs, info
-
-    def step(action):
-        out = orig_step(action)
-        state["info"] = out[4]
-        return out
-
-    env.reset, env.step = reset, step
-
-    async def policy(prompt):
-        # answer turn 1 with a malformed reply (invalid: no <action>), then follow the planner
-        state["t"] += 1
-        assert "Your admissible actions" in prompt
-        if state["t"] == 1:
-            text = "I am not sure."
-        else:
-            text = f"<think>plan</think><action>{state['info']['expert_plan'][0]}</action>"
-        return [1, 2, 3], [ord(c) % 250 for c in text], text
-
-    ep = asyncio.run(run_episode(env, policy, env_name="alfworld", seed=0, max_steps=30))
-    env.close()
-    assert ep.won
-    assert ep.num_invalid == 1 and not ep.steps[0].valid and all(s.valid for s in ep.steps[1:])
-    assert ep.reward == pytest.approx(10.0 - 0.1)  # 10 * won - 0.1 * 1 invalid
-    assert episode_reward(False, 3) == pytest.approx(-0.3)
-    assert len(ep.steps) >= 3
-
-
-def test_run_episode_rejects_bad_arguments():
-    from scaled.verl_agent_loop import run_episode
-
-    with pytest.raises(ValueError, match="env_name"):
-        asyncio.run(run_episode(object(), None, env_name="nope"))
 
 
 def test_outputs_pass_verl_v1_postprocess(monkeypatch):
@@ -72,11 +29,17 @@ def test_outputs_pass_verl_v1_postprocess(monkeypatch):
     extra_fields["reward_extra_info"], which verl copies onto the earlier outputs -> KeyError.
     """
     tq_mod = pytest.importorskip("verl.trainer.ppo.v1.agent_loop_tq")
-    from scaled.verl_agent_loop import EpisodeResult, StepRecord, episode_outputs
+    from scaled.agent import Episode, StepRecord
+    from scaled.verl.agent_loop import episode_outputs
 
-    ep = EpisodeResult(steps=[StepRecord([1, 2], [3, 4, 5], "go", False, 0.0),
-                              StepRecord([1, 6], [7], "take", True, 0.0),
-                              StepRecord([1, 8, 9], [10, 11], "put", True, 1.0)], won=True, num_invalid=1)
+    def step(t, prompt_ids, response_ids, valid, reward):
+        return StepRecord(step=t, prompt="", text="", action="a", valid=valid, env_invalid=False, reward=reward,
+                          observation="", admissible=[], prompt_ids=prompt_ids, response_ids=response_ids)
+
+    ep = Episode(task="t", task_type="t", won=True, steps=[step(0, [1, 2], [3, 4, 5], False, -0.1),
+                                                           step(1, [1, 6], [7], True, 0.0),
+                                                           step(2, [1, 8, 9], [10, 11], True, 10.0)])
+    assert ep.reward == pytest.approx(9.9) and ep.num_invalid == 1
     outputs = episode_outputs(ep)
     captured = {}
 
@@ -90,7 +53,7 @@ def test_outputs_pass_verl_v1_postprocess(monkeypatch):
     asyncio.run(worker._agent_loop_postprocess(outputs, False, uid="u_1", session_id=3, global_steps=7))
     # keys {uid}_{session}_{index}; the plug-in reads trajectory "u_1_3" and steps 0, 1, 2 from them
     assert captured["keys"] == ["u_1_3_0", "u_1_3_1", "u_1_3_2"]
-    from scaled.verl_plugin import steps_from_keys
+    from scaled.verl.plugin import steps_from_keys
 
     traj, step = steps_from_keys(captured["keys"])
     assert list(traj) == ["u_1_3"] * 3 and list(step) == [0, 1, 2]

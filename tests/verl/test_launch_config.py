@@ -29,6 +29,6 @@ def test_alfworld_overrides_compose(outcome):
     assert cfg.algorithm.empg.zeta == 0.1 and cfg.actor_rollout_ref.rollout.n == 8
     assert cfg.actor_rollout_ref.actor.clip_ratio_high == (0.28 if outcome == "dapo" else 0.2)
     assert cfg.algorithm.filter_groups.enable == (outcome == "dapo")
-    from scaled.verl_plugin import options_from_config
+    from scaled.verl.plugin import options_from_config
 
     assert options_from_config(cfg.algorithm).outcome == outcome

@@ -1,4 +1,4 @@
-"""scaled.verl_plugin against verl 0.9.1's real registry, DataProto and trainer code paths (CPU)."""
+"""scaled.verl.plugin against verl 0.9.1's real registry, DataProto and trainer code paths (CPU)."""
 
 import os
 import subprocess
@@ -17,7 +17,7 @@ from verl import DataProto  # noqa: E402
 from verl.trainer.ppo import core_algos, ray_trainer  # noqa: E402
 
 import empg  # noqa: E402
-import scaled.verl_plugin as plugin  # noqa: E402
+import scaled.verl.plugin as plugin  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 plugin.install()
@@ -40,9 +40,9 @@ def test_registry_finds_empg_through_verl_use_external_modules():
         "from verl.trainer.ppo.core_algos import get_adv_estimator_fn\n"
         "print('FOUND', get_adv_estimator_fn('empg').__module__)\n"
     )
-    r = _run(code, {"VERL_USE_EXTERNAL_MODULES": "scaled.verl_plugin"})
+    r = _run(code, {"VERL_USE_EXTERNAL_MODULES": "scaled.verl.plugin"})
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "FOUND scaled.verl_plugin" in r.stdout
+    assert "FOUND scaled.verl.plugin" in r.stdout
     # Control: the same lookup without the env var fails, so the env var is what registers it.
     r = _run(code, {})
     assert r.returncode != 0 and "Unknown advantage estimator" in r.stderr
@@ -239,6 +239,8 @@ def test_options_are_validated_with_the_option_named():
                                                      "empg": {"variant": "scaling", "k": 2, "outcome": "dapo"}}))
     assert (o.variant, o.k, o.outcome, o.norm_adv_by_std) == ("scaling", 2.0, "dapo", False)
     assert o.modulation_kwargs()["zeta"] == 0.0  # scaling-only variant drops the bonus
+    assert isinstance(o, empg.EMPGConfig)  # the core's config dataclass, extended by outcome / norm_adv_by_std
+    assert set(plugin._OPTION_NAMES) == {"variant", "k", "k_f", "zeta", "eps", "outcome"}
 
 
 def test_step_rows_ignore_non_finite_entropy_off_the_mask():
@@ -316,3 +318,31 @@ def test_legacy_turns_survive_token_rejection_in_rollout_correction():
     # control: without the stored ids the hole would split turn 0 into two steps -> a different result
     split = empg.modulate_advantages(base, ent, plugin.step_ids_from_response_mask(new_mask), k=1.0, k_f=1.0, zeta=0.1)
     assert not torch.allclose(split, want, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["concat", "steps"])
+def test_modulation_runs_once_and_its_statistics_reach_the_metrics(monkeypatch, layout):
+    """One modulation pass per update: the advantages and the logged empg/* statistics come from it."""
+    data = _concat_batch(4)[0] if layout == "concat" else _step_rows(4)[0]
+    name = "modulate_advantages" if layout == "concat" else "modulate_step_advantages"
+    real = getattr(empg, name)
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("return_terms"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(empg, name, counted)
+    for other in ("modulation_terms", "step_modulation_terms"):  # a second pass for the statistics would fail here
+        monkeypatch.setattr(empg, other, lambda *a, **k: pytest.fail(f"{other} ran a second modulation pass"))
+    metrics = {}
+    ent = data.batch[plugin.ENTROPY_KEY].clone()
+    fn = core_algos.get_adv_estimator_fn("empg")
+    kw = dict(token_level_rewards=data.batch["token_level_rewards"], response_mask=data.batch["response_mask"],
+              index=data.non_tensor_batch["uid"], config=_cfg(), entropy=ent, metrics=metrics)
+    if layout == "steps":
+        kw.update(trajectory=data.non_tensor_batch[plugin.TRAJECTORY_KEY], step=data.non_tensor_batch[plugin.STEP_KEY])
+    adv, _ = fn(**kw)
+    assert calls == [True]
+    assert metrics["empg/scale_mean"] == pytest.approx(1.0, abs=1e-6)  # Eq. 10: batch mean of g is 1
+    assert metrics["empg/num_steps"] > 0 and torch.isfinite(adv).all()

@@ -1,7 +1,7 @@
 """EMPG as a verl advantage estimator, plus the trainer hook that keeps the entropies (verl 0.9.1).
 
 Load it in every process that imports verl (driver and Ray actors) with
-``VERL_USE_EXTERNAL_MODULES=scaled.verl_plugin`` and select it with ``algorithm.adv_estimator=empg``.
+``VERL_USE_EXTERNAL_MODULES=scaled.verl.plugin`` and select it with ``algorithm.adv_estimator=empg``.
 Options live under ``algorithm.empg`` (``scaled/verl/config/empg_trainer.yaml`` declares them; with
 verl's stock config add them with ``+algorithm.empg.k=1.0`` …):
 
@@ -68,6 +68,7 @@ registration and the patches, and raises ``ImportError`` with install instructio
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -101,25 +102,20 @@ _INSTALLED = False
 _V1_CONTEXT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("empg_v1_context", default=None)
 
 
-@dataclass(frozen=True)
-class EMPGVerlOptions:
-    """``algorithm.empg.*`` plus ``algorithm.norm_adv_by_std_in_grpo``."""
+@dataclass
+class EMPGVerlOptions(empg.EMPGConfig):
+    """``algorithm.empg.*`` (the fields of :class:`empg.EMPGConfig`, plus ``outcome``) and
+    ``algorithm.norm_adv_by_std_in_grpo``."""
 
-    variant: str = "full"
-    k: float = 1.0
-    k_f: float = 1.0
-    zeta: float = 0.1
-    eps: float = 1e-8
     outcome: str = "grpo"
+    """grpo or dapo: the same advantage; DAPO's dynamic sampling and clip-higher are verl settings."""
     norm_adv_by_std: bool = True
+    """verl's ``algorithm.norm_adv_by_std_in_grpo`` (False: Dr.GRPO under the modulation)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # variant, k, k_f, zeta, eps
         if self.outcome not in ("grpo", "dapo"):
             raise ValueError(f"algorithm.empg.outcome must be 'grpo' or 'dapo', got {self.outcome!r}")
-        self.modulation_kwargs()  # validates variant, k, k_f, zeta, eps
-
-    def modulation_kwargs(self) -> dict[str, float]:
-        return empg.EMPGConfig(variant=self.variant, k=self.k, k_f=self.k_f, zeta=self.zeta, eps=self.eps).modulation_kwargs()
 
 
 def _cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
@@ -133,7 +129,8 @@ def _cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
     return getattr(cfg, key, default)
 
 
-_OPTION_NAMES = ("variant", "k", "k_f", "zeta", "eps", "outcome")
+#: The keys of ``algorithm.empg``: empg.EMPGConfig's fields and ``outcome``.
+_OPTION_NAMES = tuple(f.name for f in dataclasses.fields(empg.EMPGConfig)) + ("outcome",)
 
 
 def options_from_config(config: Any) -> EMPGVerlOptions:
@@ -263,7 +260,7 @@ def empg_adv_estimator(
     if opts.variant != "off" and entropy is None:
         raise ValueError(
             "empg got no entropies: verl calls registered estimators without them. Load the hook with "
-            "VERL_USE_EXTERNAL_MODULES=scaled.verl_plugin in every process (driver and Ray actors), "
+            "VERL_USE_EXTERNAL_MODULES=scaled.verl.plugin in every process (driver and Ray actors), "
             f"on verl=={VERL_VERSION}, or pass entropy=[B, L] yourself."
         )
     scores = token_level_rewards.sum(dim=-1)
@@ -294,10 +291,10 @@ def empg_adv_estimator(
                 if bool((denom <= 0).any()):
                     raise ValueError("every step row needs at least one response_mask token")
                 step_entropy = ent.sum(-1) / denom
-                out = empg.modulate_step_advantages(base, step_entropy, traj, stp, **opts.modulation_kwargs())
+                out, terms = empg.modulate_step_advantages(base, step_entropy, traj, stp, return_terms=True,
+                                                           **opts.modulation_kwargs())
                 if metrics is not None:
-                    metrics.update(empg.step_modulation_terms(
-                        base, step_entropy, traj, stp, **opts.modulation_kwargs()).stats("empg"))
+                    metrics.update(terms.stats("empg"))
             adv = out.to(token_level_rewards.dtype).unsqueeze(-1) * mask
         else:
             base = _grpo(scores, index, opts).to(token_level_rewards.dtype).unsqueeze(-1) * mask
@@ -311,9 +308,10 @@ def empg_adv_estimator(
                         raise ValueError(f"step_ids must be [B, L] like response_mask {tuple(response_mask.shape)}, "
                                          f"got {tuple(step_ids.shape)}")
                     ids = torch.where(response_mask != 0, step_ids.long(), torch.full_like(step_ids, -1, dtype=torch.long))
-                adv = empg.modulate_advantages(base, entropy, ids, **opts.modulation_kwargs()) * mask
+                adv, terms = empg.modulate_advantages(base, entropy, ids, return_terms=True, **opts.modulation_kwargs())
+                adv = adv * mask
                 if metrics is not None:
-                    metrics.update(empg.modulation_terms(base, entropy, ids, **opts.modulation_kwargs()).stats("empg"))
+                    metrics.update(terms.stats("empg"))
     return adv, adv
 
 
@@ -451,7 +449,7 @@ def install(*, trainers: bool = True) -> list[str]:
         from verl.trainer.ppo import core_algos
     except ImportError as e:  # pragma: no cover - exercised without verl
         raise ImportError(
-            f"scaled.verl_plugin needs verl=={VERL_VERSION} (and its Ray/tensordict stack), which is not "
+            f"scaled.verl.plugin needs verl=={VERL_VERSION} (and its Ray/tensordict stack), which is not "
             "importable here: use the separate environment built by `make test-verl` (.venv-verl) or "
             f"`pip install verl=={VERL_VERSION}`. Original error: {e}"
         ) from e

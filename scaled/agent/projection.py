@@ -6,16 +6,22 @@ the environment (verl-agent does the same) and costs the invalid-action penalty 
 
 Rules (verl-agent's ``alfworld_projection`` / ``webshop_projection``, made stricter where noted):
 
-* the action is the text inside the **last** ``<action>…</action>`` pair, stripped (and lower-cased
-  by default, as verl-agent does for ALFWorld);
+* the action is the text inside the **last** ``<action>…</action>`` pair, stripped and lower-cased
+  (verl-agent lower-cases the answer for ALFWorld and WebShop alike; our environments parse commands
+  case-insensitively, and an admissible match is returned in the environment's own spelling);
 * invalid when there is no complete ``<action>…</action>`` pair, when there is more than one
   ``<action>`` or ``</action>`` tag (stricter: verl-agent takes the first), when the action is empty,
   or when the tags are out of order;
 * invalid when ``<think>…</think>`` is missing (``require_think``, verl-agent's check);
 * invalid when the text contains Chinese characters (U+4E00–U+9FFF; verl-agent's check, since
   Qwen models drift into Chinese);
-* optionally (``check_admissible``) invalid when the action is not one of the admissible commands;
-  matching ignores case and repeated whitespace and returns the admissible spelling.
+* optionally (``check_admissible``, off by default as in verl-agent) invalid when the action is not
+  one of the admissible commands; matching ignores case and repeated whitespace and returns the
+  admissible spelling.
+
+This is the one definition of an *invalid* answer (verl-agent's ``is_action_valid``): it is about the
+answer's form. Whether the environment accepted the command is recorded separately
+(``StepRecord.env_invalid``, the environment's ``info["invalid_action"]``) and costs nothing.
 
 When no action can be extracted, the action is the last 30 characters of the text (verl-agent's
 fallback), which the environment then reports as an invalid command.
@@ -42,7 +48,6 @@ def project_action(
     *,
     check_admissible: bool = False,
     require_think: bool = True,
-    lowercase: bool = True,
 ) -> tuple[str, bool]:
     """Extract the action from a ``<think>…</think><action>…</action>`` answer.
 
@@ -52,8 +57,6 @@ def project_action(
         admissible: the admissible commands of the current state (needed when ``check_admissible``).
         check_admissible: mark actions outside ``admissible`` invalid.
         require_think: mark answers without a ``<think>…</think>`` block invalid.
-        lowercase: lower-case the extracted action (verl-agent does for ALFWorld; WebShop's
-            ``click[...]`` buttons are matched case-insensitively against ``admissible`` anyway).
 
     Returns:
         ``(action, valid)``: the action string to send to the environment and whether the answer
@@ -65,15 +68,13 @@ def project_action(
         raise TypeError("admissible must be a sequence of str (or None)")
     if check_admissible and admissible is None:
         raise ValueError("check_admissible=True needs the admissible commands (admissible=None was given)")
-    fallback = text[-_FALLBACK_CHARS:].strip()
-    fallback = fallback.lower() if lowercase else fallback
+    fallback = text[-_FALLBACK_CHARS:].strip().lower()
     n_open, n_close = text.count(ACTION_START), text.count(ACTION_END)
     end = text.rfind(ACTION_END)
     start = text.rfind(ACTION_START, 0, end) if end >= 0 else -1
     if start < 0 or end < 0:
         return fallback, False
-    action = text[start + len(ACTION_START) : end].strip()
-    action = action.lower() if lowercase else action
+    action = text[start + len(ACTION_START) : end].strip().lower()
     valid = n_open == 1 and n_close == 1 and bool(action)
     if ACTION_START in action or ACTION_END in action:
         valid = False
