@@ -15,13 +15,15 @@ Per batch, over the set S of its steps:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-from ._checks import as_float_tensor, as_int_tensor, check_finite, check_positive, check_same_shape
-from ._steps import StepIndex, index_step_rows, index_steps, scatter_step_mean
+from ._checks import as_float_tensor, as_int_tensor, check_positive, check_same_shape
+from ._kernels import repeat_values, segment_reduce
+from ._steps import StepIndex, _check_id_bounds, _runs_index, index_step_rows, index_steps, step_sums
 
 __all__ = [
     "ModulationTerms",
@@ -48,8 +50,9 @@ class ModulationTerms:
         modulated: ``[S]`` A′_s (Eq. 8).
         centred: ``[S]`` A″_s (Eq. 7).
         mean_modulated: scalar mean_S A′, the value Eq. 7 subtracts.
-        token_step: concatenated rows ``[B, L]`` (or step rows ``[S]``): position in these ``[S]``
-            lists of each token's (row's) step, -1 for tokens in no step.
+        index: the :class:`~empg.StepIndex` the terms were computed on.
+        token_step: (property) concatenated rows ``[B, L]`` (or step rows ``[S]``): position in
+            these ``[S]`` lists of each token's (row's) step, -1 for tokens in no step.
     """
 
     trajectory: torch.Tensor
@@ -64,31 +67,36 @@ class ModulationTerms:
     modulated: torch.Tensor
     centred: torch.Tensor
     mean_modulated: torch.Tensor
-    token_step: torch.Tensor
+    index: StepIndex
 
     @property
     def num_steps(self) -> int:
         return int(self.step.numel())
 
+    @property
+    def token_step(self) -> torch.Tensor:
+        return self.index.token_step
+
     def stats(self, prefix: str = "empg") -> dict[str, float]:
         """Summary statistics for logging, namespaced ``{prefix}/...``."""
         if self.num_steps == 0:
             return {f"{prefix}/num_steps": 0.0}
+        named = {
+            "step_entropy": self.step_entropy,
+            "normalized_entropy": self.normalized_entropy,
+            "scale": self.scale,
+            "clarity": self.clarity,
+            "bonus": self.bonus,
+            "advantage_in": self.advantage,
+            "advantage_out": self.centred,
+        }
+        table = torch.stack([t.double() for t in named.values()])  # [7, S]
+        stats = torch.stack([table.mean(1), table.amin(1), table.amax(1)], 1).reshape(-1)
+        values = torch.cat([stats, table[2].std(unbiased=False).reshape(1)]).tolist()  # one host read
         out = {f"{prefix}/num_steps": float(self.num_steps)}
-        for name, t in (
-            ("step_entropy", self.step_entropy),
-            ("normalized_entropy", self.normalized_entropy),
-            ("scale", self.scale),
-            ("clarity", self.clarity),
-            ("bonus", self.bonus),
-            ("advantage_in", self.advantage),
-            ("advantage_out", self.centred),
-        ):
-            t = t.double()
-            out[f"{prefix}/{name}_mean"] = float(t.mean())
-            out[f"{prefix}/{name}_min"] = float(t.min())
-            out[f"{prefix}/{name}_max"] = float(t.max())
-        out[f"{prefix}/scale_std"] = float(self.scale.double().std(unbiased=False))
+        for i, name in enumerate(named):
+            out[f"{prefix}/{name}_mean"], out[f"{prefix}/{name}_min"], out[f"{prefix}/{name}_max"] = values[3 * i : 3 * i + 3]
+        out[f"{prefix}/scale_std"] = values[-1]
         return out
 
 
@@ -99,28 +107,19 @@ def _check_hparams(k: float, k_f: float, zeta: float, eps: float) -> None:
     check_positive(eps, "eps", allow_zero=False)
 
 
-def _step_terms(
-    idx: StepIndex,
-    step_entropy: torch.Tensor,
-    step_advantage: torch.Tensor,
-    *,
-    k: float,
-    k_f: float,
-    zeta: float,
-    eps: float,
-) -> ModulationTerms:
-    """Eq. 7–12 on the S steps of ``idx``. Computed in float64; callers cast back."""
-    h = step_entropy.double()
-    a = step_advantage.double()
+def _step_terms(idx: StepIndex, h: torch.Tensor, a: torch.Tensor, *, k: float, k_f: float, zeta: float,
+                eps: float) -> ModulationTerms:
+    """Eq. 7–12 on the S steps of ``idx``: ``h`` step entropies, ``a`` step advantages, float64 ``[S]``."""
     if idx.num_steps == 0:
         z = h.new_zeros(0)
-        return ModulationTerms(idx.row, idx.step, h, z, z, z, idx.has_next, z, a, z, z, h.new_zeros(()), idx.token_step)
-    h_norm = (h - h.min()) / (h.max() - h.min() + eps)  # Eq. 12
+        return ModulationTerms(idx.row, idx.step, h, z, z, z, idx.has_next, z, a, z, z, h.new_zeros(()), idx)
+    h_min, h_max = torch.aminmax(h)
+    h_norm = (h - h_min) / (h_max - h_min + eps)  # Eq. 12
     u = torch.exp(-k * h_norm)
     g = u / (u.mean() + eps)  # Eq. 10
     f = torch.exp(-k_f * h_norm)  # Eq. 11
-    has_next = idx.has_next
-    bonus = torch.where(has_next, zeta * f[idx.next_step.clamp_min(0)], torch.zeros_like(f))  # Eq. 8, 2nd term
+    f_next = torch.cat([f, f.new_zeros(1)])[idx.next_step]  # next_step = -1 (no next step) reads the 0
+    bonus = zeta * f_next  # Eq. 8, second term
     modulated = g * a + bonus  # Eq. 8
     mean = modulated.mean()
     centred = modulated - mean  # Eq. 7
@@ -131,14 +130,37 @@ def _step_terms(
         normalized_entropy=h_norm,
         scale=g,
         clarity=f,
-        has_next=has_next,
+        has_next=idx.has_next,
         bonus=bonus,
         advantage=a,
         modulated=modulated,
         centred=centred,
         mean_modulated=mean,
-        token_step=idx.token_step,
+        index=idx,
     )
+
+
+def _check_values(read: list[float], names: tuple[str, str], negative_on_steps: Callable[[], bool] | None = None) -> None:
+    """Spec §3's checks on values, from one host read ``[Σ entropy, Σ advantage, min entropy]``.
+
+    The sums run over the step tokens (in float64), so they are finite exactly when every step
+    token is (or when a sum overflows, which the message says). The minimum runs over every value;
+    when some lie outside the steps (padding may hold anything) and it is negative or NaN,
+    ``negative_on_steps`` settles whether a step token is negative (one more pass, only then).
+    """
+    ent_sum, adv_sum, ent_min = read
+    if not math.isfinite(ent_sum):
+        raise ValueError(f"{names[0]} holds NaN/inf on step tokens (or their sum overflows)")
+    if not ent_min >= 0 and (negative_on_steps is None or negative_on_steps()):
+        raise ValueError(f"{names[0]} must be >= 0 on step tokens, got a negative value")
+    if not math.isfinite(adv_sum):
+        raise ValueError(f"{names[1]} holds NaN/inf on step tokens (or their sum overflows)")
+
+
+def _negative_on_steps(ent: torch.Tensor, idx: StepIndex) -> bool:
+    """Whether a step token has a negative entropy: the minimum of each run (one pass)."""
+    run_min = segment_reduce(ent.reshape(-1), idx.run_length, "min").to(ent.device)
+    return bool(((run_min < 0) & (idx.run_slot < idx.num_steps)).any())
 
 
 def _token_inputs(advantages: Any, entropy: Any, step_ids: Any):
@@ -149,22 +171,29 @@ def _token_inputs(advantages: Any, entropy: Any, step_ids: Any):
         raise ValueError(f"advantages must be 2-D [B, L], got shape {tuple(adv.shape)}")
     check_same_shape(adv, "advantages", ent, "entropy")
     check_same_shape(adv, "advantages", ids, "step_ids")
-    ids = ids.to(adv.device)
-    ent = ent.to(adv.device)
-    idx = index_steps(ids)
-    check_finite(ent, "entropy", idx.in_step)
-    check_finite(adv, "advantages", idx.in_step)
-    if bool(((ent < 0) & idx.in_step).any()):
-        raise ValueError("entropy must be >= 0 on step tokens, got a negative value")
-    return adv, ent, idx
+    return adv, ent.to(adv.device), ids.to(adv.device)
 
 
 def _token_terms(advantages: Any, entropy: Any, step_ids: Any, hparams: dict[str, float]):
-    """Validated inputs of the concatenated-rows layout and their Eq. 7–12 terms."""
+    """Validated inputs of the concatenated-rows layout and their Eq. 7–12 terms.
+
+    Passes over the tokens: the runs of ``step_ids``, one sum per run of the entropy and of the
+    advantages, the minimum of the entropy. Host synchronisations on a GPU: three (the run count,
+    the step count, one read of the id bounds and value checks), whatever the number of steps.
+    """
     _check_hparams(**hparams)
-    adv, ent, idx = _token_inputs(advantages, entropy, step_ids)
-    terms = _step_terms(idx, scatter_step_mean(ent, idx), scatter_step_mean(adv, idx), **hparams)
-    return adv, idx, terms
+    adv, ent, ids = _token_inputs(advantages, entropy, step_ids)
+    if ids.numel() == 0:
+        idx = index_steps(ids)
+        return adv, idx, _step_terms(idx, adv.new_zeros(0).double(), adv.new_zeros(0).double(), **hparams)
+    idx, bounds = _runs_index(ids)
+    sums = step_sums([ent, adv], idx)  # [2, S]: Σ entropy and Σ advantage over each step's tokens
+    read = torch.cat([bounds.double(), sums.sum(1), ent.min().double().reshape(1)]).tolist()  # one host read
+    _check_id_bounds(int(read[0]), int(read[1]), ids.shape[0])
+    _check_values(read[2:], ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
+    # H_s (the step entropy) and the step's value in the mean of Eq. 7: token means over the step.
+    h, a = sums / idx.token_count.double()
+    return adv, idx, _step_terms(idx, h, a, **hparams)
 
 
 def modulation_terms(
@@ -219,15 +248,21 @@ def modulate_advantages(
 
 
 def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: ModulationTerms) -> torch.Tensor:
-    """Token values ``g_s · A_j + ζ f_next(s) − mean_S A′`` of the steps' tokens; other tokens keep ``adv``."""
+    """Token values ``g_s · A_j + (ζ f_next(s) − mean_S A′)``; tokens in no step keep ``A_j`` (· 1 + 0).
+
+    One pass over the tokens: a (scale, shift) table of the S steps, plus (1, 0) for "no step", is
+    gathered per run (R values), repeated over each run's tokens and applied with one fused
+    multiply-add in the dtype of ``adv`` (float32 for half types).
+    """
     if idx.num_steps == 0:
         return adv.clone()
-    # Gather g and bonus per token (tokens in no step read a padding slot and are then restored).
-    slot = idx.slot
-    scale = torch.cat([terms.scale, terms.scale.new_zeros(1)])[slot]
-    shift = torch.cat([terms.bonus, terms.bonus.new_zeros(1)])[slot] - terms.mean_modulated
-    vals = scale * adv.double() + shift
-    return torch.where(idx.in_step, vals.to(adv.dtype), adv)
+    work = adv.detach() if adv.dtype in (torch.float32, torch.float64) else adv.detach().float()
+    table = terms.scale.new_zeros(2, idx.num_steps + 1)
+    table[0, -1] = 1.0
+    table[0, :-1] = terms.scale
+    table[1, :-1] = terms.bonus - terms.mean_modulated
+    scale, shift = repeat_values(table[:, idx.run_slot].to(work.dtype), idx.run_length, work.numel()).to(work.device)
+    return torch.addcmul(shift, scale, work.reshape(-1)).reshape(adv.shape).to(adv.dtype)
 
 
 def _step_inputs(advantages: Any, step_entropy: Any, trajectory: Any, step: Any):
@@ -241,22 +276,20 @@ def _step_inputs(advantages: Any, step_entropy: Any, trajectory: Any, step: Any)
     check_same_shape(adv, "advantages", traj, "trajectory")
     check_same_shape(adv, "advantages", stp, "step")
     ent = ent.to(adv.device)
-    check_finite(ent, "step_entropy")
-    check_finite(adv, "advantages")
-    if ent.numel() and float(ent.min()) < 0:
-        raise ValueError("step_entropy must be >= 0, got a negative value")
-    idx = index_step_rows(traj, stp)
-    # Sorted order of the steps: position p holds input row order[p].
-    order = torch.empty_like(idx.token_step)
-    order[idx.token_step] = torch.arange(idx.num_steps, device=adv.device)
-    return adv, ent, idx, order
+    if adv.numel():
+        values = torch.stack([ent.double(), adv.double()])
+        _check_values(torch.cat([values.sum(1), values[0].min().reshape(1)]).tolist(), ("step_entropy", "advantages"))
+    return adv, ent, index_step_rows(traj, stp)
 
 
 def _row_terms(advantages: Any, step_entropy: Any, trajectory: Any, step: Any, hparams: dict[str, float]):
     """Validated inputs of the step-row layout and their Eq. 7–12 terms (steps sorted)."""
     _check_hparams(**hparams)
-    adv, ent, idx, order = _step_inputs(advantages, step_entropy, trajectory, step)
-    return adv, idx, _step_terms(idx, ent[order], adv[order], **hparams)
+    adv, ent, idx = _step_inputs(advantages, step_entropy, trajectory, step)
+    # Sorted order of the steps: position p holds input row order[p].
+    order = torch.empty_like(idx.run_slot)
+    order[idx.run_slot] = torch.arange(idx.num_steps, device=adv.device)
+    return adv, idx, _step_terms(idx, ent[order].double(), adv[order].double(), **hparams)
 
 
 def step_modulation_terms(
@@ -303,5 +336,5 @@ def modulate_step_advantages(
         steps sorted by (trajectory, step), when ``return_terms``).
     """
     adv, idx, terms = _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
-    out = adv.clone() if idx.num_steps == 0 else terms.centred[idx.token_step].to(adv.dtype)
+    out = adv.clone() if idx.num_steps == 0 else terms.centred[idx.run_slot].to(adv.dtype)
     return (out, terms) if return_terms else out

@@ -1,0 +1,153 @@
+"""Step ids of concatenated multi-turn rows, found from delimiter token sequences (spec §1).
+
+The search works on events, not tokens: one pass finds the candidate positions of each delimiter's
+first token, the rest of each match is checked at those few positions, and every step is then an
+interval ``[lo, hi]`` computed from the sorted start and end matches of its row. A final pass
+writes the ids. Nothing loops over tokens, rows or steps.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import as_int_tensor, check_same_shape
+from ._kernels import equal_positions, fill_where_not_, repeat_values, segment_reduce
+
+__all__ = ["step_ids_from_delimiters"]
+
+
+def _as_sequence(seq, name: str) -> list[int]:
+    t = as_int_tensor(seq, name) if not isinstance(seq, int) else torch.tensor([seq])
+    out = t.reshape(-1).tolist()
+    if not out:
+        raise ValueError(f"{name} must be a non-empty sequence of token ids")
+    return out
+
+
+def _matches(flat: torch.Tensor, valid: torch.Tensor | None, seq: list[int], length: int,
+             first: torch.Tensor) -> torch.Tensor:
+    """Sorted flat positions of the LAST token of every match of ``seq`` that lies inside one row
+    and touches no masked token, checked at the sorted positions ``first`` of its first token."""
+    n, m = flat.shape[0], len(seq)
+    ok = first % length < length - (m - 1)  # the whole sequence fits in its row
+    if m > 1 or valid is not None:
+        at = (first.unsqueeze(1) + torch.arange(m, device=flat.device)).clamp_max_(n - 1)  # [K, m]
+        if m > 1:
+            ok &= (flat[at] == torch.tensor(seq, device=flat.device)).all(1)
+        if valid is not None:
+            ok &= valid[at].all(1)
+    return first[ok] + (m - 1)
+
+
+def step_ids_from_delimiters(
+    token_ids,
+    *,
+    start,
+    end,
+    mask=None,
+    first_step_open: bool = False,
+    truncated: str = "keep",
+) -> torch.Tensor:
+    """Step ids for concatenated multi-turn rows (spec §1), found from delimiter token sequences.
+
+    A step is the tokens after a ``start`` sequence (the assistant header), up to and including the
+    next ``end`` sequence (end-of-turn). Delimiters are matched on token ids, never by parsing text.
+    A ``start`` met inside an open step begins a new step. Steps are numbered 0, 1, 2, … per row;
+    every other token gets -1.
+
+    Args:
+        token_ids: ``[B, L]`` int token ids.
+        start: the header sequence, a list of ints or a 1-D tensor (an int is a 1-token sequence).
+        end: the end-of-turn sequence, same forms.
+        mask: optional ``[B, L]`` bool, False for padding; masked tokens get -1 and never match
+            (a delimiter that touches a masked token does not count). A masked token inside a step
+            does not split it: the step's other tokens keep one id.
+        first_step_open: True when each row begins inside a step whose header sits in the prompt
+            (the first turn of the response has no header).
+        truncated: what to do with a step cut off before its ``end`` sequence (the generation hit
+            its length limit): ``"keep"`` (default) keeps its tokens as a step, since the policy did
+            sample them; ``"drop"`` gives them -1.
+
+    Returns:
+        ``[B, L]`` int64 step ids.
+
+    Raises:
+        ValueError: ``token_ids`` not 2-D or not integer, an empty ``start``/``end``, ``start`` and
+            ``end`` where one is a suffix of the other (one position would open and close a step), a
+            ``mask`` of another shape, or an unknown ``truncated``.
+
+    Cost: three passes over the tokens (two delimiter scans and the final write; a fourth applies
+    ``mask``) plus work on the matches; on a GPU, four host synchronisations (match counts) per call.
+    """
+    tokens = as_int_tensor(token_ids, "token_ids")
+    if tokens.ndim != 2:
+        raise ValueError(f"token_ids must be 2-D [B, L], got shape {tuple(tokens.shape)}")
+    if truncated not in ("keep", "drop"):
+        raise ValueError(f"truncated must be 'keep' or 'drop', got {truncated!r}")
+    start_seq, end_seq = _as_sequence(start, "start"), _as_sequence(end, "end")
+    short, long_ = sorted((start_seq, end_seq), key=len)
+    if long_[len(long_) - len(short) :] == short:
+        # Every match of the longer one would also match the shorter one: one position would both
+        # open and close a step. (ChatML's "assistant\n" and "<|im_end|>\n" share only their last
+        # token, which is fine: the tokens before it differ.)
+        raise ValueError(f"start and end must not be suffixes of one another, got {start_seq} and {end_seq}")
+    valid = None
+    if mask is not None:
+        m = torch.as_tensor(mask, device=tokens.device)
+        check_same_shape(tokens, "token_ids", m, "mask")
+        valid = m.bool().reshape(-1)
+    b, length = tokens.shape
+    n = b * length
+    if n == 0:
+        return tokens.clone()
+    flat = tokens.reshape(-1)
+    dev = flat.device
+
+    # Events: the flat position of the last token of each start (header) and end match, sorted.
+    # One pass over the tokens finds every occurrence of either delimiter's first token.
+    first = equal_positions(flat, [start_seq[0], end_seq[0]]).to(dev)
+    first_token = flat[first]
+    opens = _matches(flat, valid, start_seq, length, first[first_token == start_seq[0]])
+    ends = _matches(flat, valid, end_seq, length, first[first_token == end_seq[0]])
+    open_row = torch.div(opens, length, rounding_mode="floor")
+    if first_step_open:  # a virtual header just before each row (position -1 of the row)
+        rows = torch.arange(b, device=dev)
+        opens = torch.cat([rows * length - 1, opens])
+        open_row = torch.cat([rows, open_row])
+        order = torch.argsort(open_row, stable=True)  # the virtual one first in its row
+        opens, open_row = opens[order], open_row[order]
+    k = opens.shape[0]
+    if k == 0:
+        return torch.full_like(tokens, -1)
+
+    # Step i, opened by the header ending at opens[i], holds the tokens lo..hi: after its header, up
+    # to and including the first end match, never into the next header of its row, nor past the row.
+    lo = opens + 1
+    row_last = open_row * length + (length - 1)
+    has_next_open = torch.cat([open_row[1:], open_row.new_full((1,), -1)]) == open_row
+    next_open = torch.cat([opens[1:], opens.new_full((1,), n)])
+    limit = torch.where(has_next_open, next_open - len(start_seq), row_last)
+    # The first end match after the header: searched among all ends, so it may lie in a later row,
+    # or be the sentinel n + length; then it is > row_last >= limit and the minimum ignores it.
+    first_end = torch.cat([ends, ends.new_full((1,), n + length)])[torch.searchsorted(ends, opens, right=True)]
+    hi_excl = torch.maximum(torch.minimum(first_end, limit) + 1, lo)  # [lo, hi_excl), empty if hi < lo
+    # The intervals are sorted and disjoint: they and the gaps between them partition the n tokens.
+    cuts = torch.stack([lo, hi_excl], 1).reshape(-1)
+    parts = torch.diff(cuts, prepend=cuts.new_zeros(1), append=cuts.new_full((1,), n))  # gap, step, gap, …, gap
+    keep = hi_excl > lo
+    if valid is not None:  # a step whose tokens are all masked is no step
+        n_valid = segment_reduce(valid.view(torch.uint8), parts).to(dev)[1::2]
+        keep &= n_valid > 0
+    if truncated == "drop":  # closed: an end match before the next header of the row (and in the row)
+        keep &= (first_end <= row_last) & (~has_next_open | (first_end < next_open))
+
+    # Number the kept steps 0, 1, 2, … per row, then write them (and -1 elsewhere) in one pass.
+    kept = torch.cumsum(keep.long(), 0)  # kept steps up to and including i
+    row_first = torch.searchsorted(open_row, open_row)  # index of the first opener of i's row
+    number = torch.where(keep, kept - (kept - keep.long())[row_first] - 1, -1)
+    labels = torch.stack([torch.full_like(number, -1), number], 1).reshape(-1)
+    labels = torch.cat([labels, labels.new_full((1,), -1)])
+    ids = repeat_values(labels, parts, n).to(dev)
+    if valid is not None and bool((keep & (n_valid < hi_excl - lo)).any()):
+        fill_where_not_(ids, valid, -1)  # only when a kept step holds masked tokens
+    return ids.reshape(b, length)
