@@ -8,10 +8,11 @@ writes the ids. Nothing loops over tokens, rows or steps.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ._checks import as_int_tensor, check_same_shape
-from ._kernels import equal_positions, fill_where_not_, repeat_values, segment_reduce
+from ._kernels import equal_positions, fill_where_not_, gather, repeat, segment_reduce
 
 __all__ = ["step_ids_from_delimiters"]
 
@@ -25,17 +26,17 @@ def _as_sequence(seq, name: str) -> list[int]:
 
 
 def _matches(flat: torch.Tensor, valid: torch.Tensor | None, seq: list[int], length: int,
-             first: torch.Tensor) -> torch.Tensor:
+             first: np.ndarray) -> np.ndarray:
     """Sorted flat positions of the LAST token of every match of ``seq`` that lies inside one row
     and touches no masked token, checked at the sorted positions ``first`` of its first token."""
     n, m = flat.shape[0], len(seq)
     ok = first % length < length - (m - 1)  # the whole sequence fits in its row
     if m > 1 or valid is not None:
-        at = (first.unsqueeze(1) + torch.arange(m, device=flat.device)).clamp_max_(n - 1)  # [K, m]
+        at = np.minimum(first[:, None] + np.arange(m), n - 1)  # [K, m]
         if m > 1:
-            ok &= (flat[at] == torch.tensor(seq, device=flat.device)).all(1)
+            ok &= (gather(flat, at) == seq).all(1)
         if valid is not None:
-            ok &= valid[at].all(1)
+            ok &= gather(valid, at).all(1)
     return first[ok] + (m - 1)
 
 
@@ -101,53 +102,51 @@ def step_ids_from_delimiters(
     if n == 0:
         return tokens.clone()
     flat = tokens.reshape(-1)
-    dev = flat.device
 
     # Events: the flat position of the last token of each start (header) and end match, sorted.
-    # One pass over the tokens finds every occurrence of either delimiter's first token.
-    first = equal_positions(flat, [start_seq[0], end_seq[0]]).to(dev)
-    first_token = flat[first]
+    # One pass over the tokens finds every occurrence of either delimiter's first token; the rest
+    # is host work on those K positions.
+    first = equal_positions(flat, [start_seq[0], end_seq[0]])
+    first_token = gather(flat, first)
     opens = _matches(flat, valid, start_seq, length, first[first_token == start_seq[0]])
     ends = _matches(flat, valid, end_seq, length, first[first_token == end_seq[0]])
-    open_row = torch.div(opens, length, rounding_mode="floor")
+    open_row = opens // length
     if first_step_open:  # a virtual header just before each row (position -1 of the row)
-        rows = torch.arange(b, device=dev)
-        opens = torch.cat([rows * length - 1, opens])
-        open_row = torch.cat([rows, open_row])
-        order = torch.argsort(open_row, stable=True)  # the virtual one first in its row
+        rows = np.arange(b)
+        opens, open_row = np.concatenate([rows * length - 1, opens]), np.concatenate([rows, open_row])
+        order = np.argsort(open_row, kind="stable")  # the virtual one first in its row
         opens, open_row = opens[order], open_row[order]
-    k = opens.shape[0]
-    if k == 0:
+    if opens.shape[0] == 0:
         return torch.full_like(tokens, -1)
 
     # Step i, opened by the header ending at opens[i], holds the tokens lo..hi: after its header, up
     # to and including the first end match, never into the next header of its row, nor past the row.
     lo = opens + 1
     row_last = open_row * length + (length - 1)
-    has_next_open = torch.cat([open_row[1:], open_row.new_full((1,), -1)]) == open_row
-    next_open = torch.cat([opens[1:], opens.new_full((1,), n)])
-    limit = torch.where(has_next_open, next_open - len(start_seq), row_last)
+    has_next_open = np.append(open_row[1:] == open_row[:-1], False)
+    next_open = np.append(opens[1:], n)
+    limit = np.where(has_next_open, next_open - len(start_seq), row_last)
     # The first end match after the header: searched among all ends, so it may lie in a later row,
     # or be the sentinel n + length; then it is > row_last >= limit and the minimum ignores it.
-    first_end = torch.cat([ends, ends.new_full((1,), n + length)])[torch.searchsorted(ends, opens, right=True)]
-    hi_excl = torch.maximum(torch.minimum(first_end, limit) + 1, lo)  # [lo, hi_excl), empty if hi < lo
+    first_end = np.append(ends, n + length)[np.searchsorted(ends, opens, side="right")]
+    hi_excl = np.maximum(np.minimum(first_end, limit) + 1, lo)  # [lo, hi_excl), empty if hi < lo
     # The intervals are sorted and disjoint: they and the gaps between them partition the n tokens.
-    cuts = torch.stack([lo, hi_excl], 1).reshape(-1)
-    parts = torch.diff(cuts, prepend=cuts.new_zeros(1), append=cuts.new_full((1,), n))  # gap, step, gap, …, gap
+    parts = np.diff(np.stack([lo, hi_excl], 1).reshape(-1), prepend=0, append=n)  # gap, step, gap, …, gap
     keep = hi_excl > lo
+    all_valid = None
     if valid is not None:  # a step whose tokens are all masked is no step
-        n_valid = segment_reduce(valid.view(torch.uint8), parts).to(dev)[1::2]
-        keep &= n_valid > 0
+        all_valid = segment_reduce(valid, parts, "all")[1::2]
+        if not all_valid[keep].all():
+            keep &= segment_reduce(valid, parts, "any")[1::2]
     if truncated == "drop":  # closed: an end match before the next header of the row (and in the row)
         keep &= (first_end <= row_last) & (~has_next_open | (first_end < next_open))
 
     # Number the kept steps 0, 1, 2, … per row, then write them (and -1 elsewhere) in one pass.
-    kept = torch.cumsum(keep.long(), 0)  # kept steps up to and including i
-    row_first = torch.searchsorted(open_row, open_row)  # index of the first opener of i's row
-    number = torch.where(keep, kept - (kept - keep.long())[row_first] - 1, -1)
-    labels = torch.stack([torch.full_like(number, -1), number], 1).reshape(-1)
-    labels = torch.cat([labels, labels.new_full((1,), -1)])
-    ids = repeat_values(labels, parts, n).to(dev)
-    if valid is not None and bool((keep & (n_valid < hi_excl - lo)).any()):
+    kept = np.cumsum(keep)  # kept steps up to and including i
+    row_first = np.searchsorted(open_row, open_row)  # index of the first opener of i's row
+    labels = np.full(2 * keep.shape[0] + 1, -1, dtype=np.int64)
+    labels[1::2] = np.where(keep, kept - (kept - keep)[row_first] - 1, -1)
+    ids = repeat(labels, parts, n, tokens.device)
+    if all_valid is not None and not all_valid[keep].all():
         fill_where_not_(ids, valid, -1)  # only when a kept step holds masked tokens
     return ids.reshape(b, length)

@@ -1,20 +1,17 @@
-"""The per-token passes of the core: four run-length kernels on flat 1-D tensors.
+"""The passes over the tokens: five kernels between ``[N]`` token tensors and small host arrays.
 
-Everything else in :mod:`empg` that touches ``[B, L]`` data goes through these, so the cost of the
-step index, the step means and the modulation is a handful of passes over the tokens; all the rest
-works on runs (R values) or steps (S values).
+The core keeps token-sized data (``[B, L]``, flattened to ``[N]``) on its device and touches it only
+through these kernels. Everything they return or take besides that is small: positions of
+delimiter tokens (K), runs of equal step id (R ≈ 2·S per batch) and per-run values, held as numpy
+arrays on the host, where the step bookkeeping and Eq. 7–12 run in float64 (see ``_steps.py``).
+A 64 × 4096 batch with 900 steps has 262,144 tokens and about 1,900 runs.
 
-Each kernel has two implementations with the same results:
-
-* on CPU tensors, numpy (zero-copy views): its SIMD comparisons, ``flatnonzero``, ``ufunc.reduceat``
-  and ``repeat`` are 2–6× faster than the single-threaded torch 2.x CPU kernels for the same jobs
-  (``benchmarks/bench_modulation.py`` measures the result);
-* on every other device (CUDA, …), torch. None of them reads a value back to the host except
-  ``nonzero``, whose output size is data-dependent (one synchronisation per call).
-
-Set :data:`NUMPY_ON_CPU` to False to run the torch versions on CPU (the tests compare the two).
-The kernels never track gradients: they index and sum, and the modulation's outputs are constants
-of the loss.
+Each kernel has two implementations with the same results: numpy (zero-copy views) for CPU
+tensors, whose SIMD comparisons, ``flatnonzero``, ``ufunc.reduceat`` and ``repeat`` are 2–6× faster
+than the single-threaded torch 2.x CPU kernels for the same jobs; torch for every other device
+(CUDA, …), where each kernel that returns host arrays copies them once (a host synchronisation;
+``nonzero`` adds one more for its data-dependent size). Set :data:`NUMPY_ON_CPU` to False to run
+the torch versions on CPU (the tests run the core both ways). No gradient flows through them.
 """
 
 from __future__ import annotations
@@ -22,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["NUMPY_ON_CPU", "equal_positions", "runs", "segment_reduce", "repeat_values", "fill_where_not_"]
+__all__ = ["NUMPY_ON_CPU", "host", "gather", "equal_positions", "runs", "segment_reduce", "repeat", "fill_where_not_"]
 
 #: Use the numpy implementations for CPU tensors (True), or the torch ones everywhere (False).
 NUMPY_ON_CPU = True
@@ -35,85 +32,95 @@ def _numpy(x: torch.Tensor) -> np.ndarray | None:
     return None
 
 
-def equal_positions(x: torch.Tensor, values: list[int]) -> torch.Tensor:
-    """Sorted positions ``p`` where ``x[p]`` (``x`` 1-D) equals one of ``values``, int64 (one pass)."""
+def host(x: torch.Tensor) -> np.ndarray:
+    """A (small) tensor as a numpy array on the host: a view on CPU, one copy from other devices."""
+    return x.detach().cpu().numpy()
+
+
+def gather(x: torch.Tensor, index: np.ndarray) -> np.ndarray:
+    """``x[index]`` (``x`` 1-D on any device, ``index`` a small host array), on the host."""
+    a = _numpy(x)
+    if a is not None:
+        return a[index]
+    return host(x[torch.from_numpy(index).to(x.device)])
+
+
+def equal_positions(x: torch.Tensor, values: list[int]) -> np.ndarray:
+    """Sorted positions ``p`` where ``x[p]`` (``x`` 1-D) equals one of ``values``, int64, on the host. One pass."""
     a = _numpy(x)
     if a is not None:
         hit = a == values[0]
         for v in values[1:]:
             hit |= a == v
-        return torch.from_numpy(np.flatnonzero(hit))
+        return np.flatnonzero(hit)
     hit = x == values[0]
     for v in values[1:]:
         hit |= x == v
-    return torch.nonzero(hit).squeeze(1)
+    return host(torch.nonzero(hit).squeeze(1))
 
 
-def runs(x: torch.Tensor, period: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def runs(x: torch.Tensor, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The runs of equal values of ``x`` (1-D); a new run also starts at every multiple of ``period``.
 
     With ``x`` a flattened ``[B, L]`` tensor and ``period = L``, no run crosses from one row into
-    the next. Returns ``(start, length, value)``, ``[R]`` each, in order (empty for an empty ``x``).
+    the next. Returns ``(start, length, value)``, ``[R]`` host arrays, in order. One pass.
     """
     n = x.shape[0]
     a = _numpy(x)
     if a is not None:
         if n == 0:
-            start = np.zeros(0, dtype=np.int64)
-        else:
-            change = a[1:] != a[:-1]
-            change[period - 1 :: period] = True  # position p + 1 starts a row
-            start = np.concatenate(([0], np.flatnonzero(change) + 1))
-        length = np.diff(start, append=n)
-        return torch.from_numpy(start), torch.from_numpy(length), torch.from_numpy(a[start])
-    if n == 0:
-        empty = torch.zeros(0, dtype=torch.long, device=x.device)
-        return empty, empty, x[:0]
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), a[:0]
+        change = a[1:] != a[:-1]
+        change[period - 1 :: period] = True  # position p + 1 starts a row
+        start = np.concatenate(([0], np.flatnonzero(change) + 1))
+        return start, np.diff(start, append=n), a[start]
     change = torch.ones(n, dtype=torch.bool, device=x.device)
     change[1:] = x[1:] != x[:-1]
     change[::period] = True
     start = torch.nonzero(change).squeeze(1)
-    length = torch.diff(start, append=start.new_full((1,), n))
-    return start, length, x[start]
+    start_value = host(torch.stack([start, x[start].long()]))
+    return start_value[0], np.diff(start_value[0], append=n), start_value[1]
 
 
-def segment_reduce(values: torch.Tensor, lengths: torch.Tensor, reduce: str = "sum") -> torch.Tensor:
-    """Sum, min or max of ``values`` (1-D) over consecutive segments of the given ``lengths`` (summing to its size).
+def segment_reduce(x: torch.Tensor, lengths: np.ndarray, reduce: str = "sum") -> np.ndarray:
+    """Reduce ``x`` (1-D) over consecutive segments of the given ``lengths`` (summing to its size). One pass.
 
-    Returns ``[len(lengths)]``: float input keeps its dtype; integer or bool input gives int64 (numpy)
-    or float32 (torch, exact for sums below 2**24). An empty segment gives 0. The segments partition
-    ``values``, so a NaN in one segment never reaches another.
+    ``reduce``: ``"sum"`` or ``"min"`` (float ``x``, result in its dtype), ``"any"`` or ``"all"`` (bool
+    ``x``, bool result). Returns ``[len(lengths)]`` on the host; an empty segment gives 0 (False).
+    The segments partition ``x``, so a NaN in one segment never reaches another.
     """
-    a = _numpy(values)
+    a = _numpy(x)
     if a is not None:
-        ufunc = {"sum": np.add, "min": np.minimum, "max": np.maximum}[reduce]
-        dtype = a.dtype if a.dtype.kind == "f" else np.int64
-        lens = lengths.numpy()
-        nonempty = lens > 0
-        out = np.zeros(lens.shape, dtype=dtype)
+        ufunc = {"sum": np.add, "min": np.minimum, "any": np.logical_or, "all": np.logical_and}[reduce]
+        nonempty = lengths > 0
+        out = np.zeros(lengths.shape, dtype=a.dtype)
         if a.size:
-            # reduceat needs strictly increasing offsets: reduce the non-empty segments only (they
-            # tile the input), then leave the empty ones at 0.
-            offsets = np.cumsum(lens) - lens
-            out[nonempty] = ufunc.reduceat(a, offsets[nonempty], dtype=dtype)
-        return torch.from_numpy(out)
-    v = values.detach()
-    if not v.is_floating_point():
-        v = v.float()
-    out = torch.segment_reduce(v, reduce, lengths=lengths, unsafe=True)
-    return torch.where(lengths > 0, out, torch.zeros((), dtype=out.dtype, device=out.device))
+            # reduceat needs increasing offsets: reduce the non-empty segments only (they tile
+            # the input), then leave the empty ones at 0.
+            offsets = np.cumsum(lengths) - lengths
+            out[nonempty] = ufunc.reduceat(a, offsets[nonempty])
+        return out
+    v = x.detach() if x.is_floating_point() else x.detach().float()
+    lens = torch.from_numpy(lengths).to(x.device)
+    out = torch.segment_reduce(v, {"sum": "sum", "min": "min", "any": "max", "all": "min"}[reduce], lengths=lens, unsafe=True)
+    out = host(torch.where(lens > 0, out, torch.zeros((), dtype=out.dtype, device=out.device)))
+    return out.astype(bool) if reduce in ("any", "all") else out
 
 
-def repeat_values(values: torch.Tensor, lengths: torch.Tensor, total: int) -> torch.Tensor:
-    """``values[..., i]`` repeated ``lengths[i]`` times along the last axis: ``[..., total]`` (``total = lengths.sum()``)."""
-    a = _numpy(values)
-    if a is not None:
-        return torch.from_numpy(np.repeat(a, lengths.numpy(), axis=-1))
-    return torch.repeat_interleave(values.detach(), lengths, dim=-1, output_size=total)
+def repeat(values: np.ndarray, lengths: np.ndarray, total: int, device: torch.device) -> torch.Tensor:
+    """``values[..., i]`` repeated ``lengths[i]`` times along the last axis, as a tensor on ``device``.
+
+    ``values`` and ``lengths`` are small host arrays, ``total = lengths.sum()``. One pass (writing
+    ``[..., total]``).
+    """
+    if NUMPY_ON_CPU and torch.device(device).type == "cpu":
+        return torch.from_numpy(np.repeat(values, lengths, axis=-1))
+    v, lens = torch.from_numpy(values).to(device), torch.from_numpy(lengths).to(device)
+    return torch.repeat_interleave(v, lens, dim=-1, output_size=total)
 
 
 def fill_where_not_(x: torch.Tensor, keep: torch.Tensor, value: int) -> torch.Tensor:
-    """In place: ``x[p] = value`` wherever ``keep[p]`` is False (``x``, ``keep`` of one shape). Returns ``x``."""
+    """In place: ``x[p] = value`` wherever ``keep[p]`` is False (``x``, ``keep`` of one shape). One pass."""
     a, k = _numpy(x), _numpy(keep)
     if a is not None and k is not None:
         np.copyto(a, value, where=~k)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from ._checks import as_float_tensor, as_int_tensor, check_same_shape
@@ -167,7 +168,7 @@ def step_entropies(entropy: Any, step_ids: Any) -> tuple[torch.Tensor, torch.Ten
     ids = as_int_tensor(step_ids, "step_ids").to(ent.device)
     check_same_shape(ent, "entropy", ids, "step_ids")
     idx = index_steps(ids)
-    h = step_sums([ent], idx)[0] / idx.token_count.double()
-    if idx.num_steps and not bool(torch.isfinite(h).all()):
-        raise ValueError("entropy holds NaN/inf on step tokens (or a step's sum overflows)")
-    return h.to(ent.dtype), idx.row, idx.step
+    h = step_sums([ent], idx)[0] / idx.token_count.numpy()
+    if not np.isfinite(h.sum()):
+        raise ValueError("entropy holds NaN/inf on step tokens (or their sum overflows)")
+    return torch.from_numpy(h).to(device=ent.device, dtype=ent.dtype), idx.row, idx.step

@@ -19,11 +19,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from ._checks import as_float_tensor, as_int_tensor, check_positive, check_same_shape
-from ._kernels import repeat_values, segment_reduce
-from ._steps import StepIndex, _check_id_bounds, _runs_index, index_step_rows, index_steps, step_sums
+from ._kernels import host, repeat, segment_reduce
+from ._steps import StepIndex, index_step_rows, index_steps, step_sums
 
 __all__ = [
     "ModulationTerms",
@@ -107,60 +108,65 @@ def _check_hparams(k: float, k_f: float, zeta: float, eps: float) -> None:
     check_positive(eps, "eps", allow_zero=False)
 
 
-def _step_terms(idx: StepIndex, h: torch.Tensor, a: torch.Tensor, *, k: float, k_f: float, zeta: float,
+def _step_terms(idx: StepIndex, h: np.ndarray, a: np.ndarray, *, k: float, k_f: float, zeta: float,
                 eps: float) -> ModulationTerms:
-    """Eq. 7–12 on the S steps of ``idx``: ``h`` step entropies, ``a`` step advantages, float64 ``[S]``."""
+    """Eq. 7–12 on the S steps of ``idx``: ``h`` step entropies, ``a`` step advantages, float64 ``[S]``.
+
+    S values, in numpy float64 on the host (the step structure lives there too).
+    """
     if idx.num_steps == 0:
-        z = h.new_zeros(0)
-        return ModulationTerms(idx.row, idx.step, h, z, z, z, idx.has_next, z, a, z, z, h.new_zeros(()), idx)
-    h_min, h_max = torch.aminmax(h)
-    h_norm = (h - h_min) / (h_max - h_min + eps)  # Eq. 12
-    u = torch.exp(-k * h_norm)
+        z = torch.zeros(0, dtype=torch.float64)
+        return ModulationTerms(idx.row, idx.step, z, z, z, z, idx.has_next, z, z, z, z, torch.zeros((), dtype=torch.float64), idx)
+    h_norm = (h - h.min()) / (h.max() - h.min() + eps)  # Eq. 12
+    u = np.exp(-k * h_norm)
     g = u / (u.mean() + eps)  # Eq. 10
-    f = torch.exp(-k_f * h_norm)  # Eq. 11
-    f_next = torch.cat([f, f.new_zeros(1)])[idx.next_step]  # next_step = -1 (no next step) reads the 0
+    f = np.exp(-k_f * h_norm)  # Eq. 11
+    f_next = np.append(f, 0.0)[idx.next_step.numpy()]  # next_step = -1 (no next step) reads the 0
     bonus = zeta * f_next  # Eq. 8, second term
     modulated = g * a + bonus  # Eq. 8
     mean = modulated.mean()
     centred = modulated - mean  # Eq. 7
+    t = torch.from_numpy
     return ModulationTerms(
         trajectory=idx.row,
         step=idx.step,
-        step_entropy=h,
-        normalized_entropy=h_norm,
-        scale=g,
-        clarity=f,
+        step_entropy=t(h),
+        normalized_entropy=t(h_norm),
+        scale=t(g),
+        clarity=t(f),
         has_next=idx.has_next,
-        bonus=bonus,
-        advantage=a,
-        modulated=modulated,
-        centred=centred,
-        mean_modulated=mean,
+        bonus=t(bonus),
+        advantage=t(a),
+        modulated=t(modulated),
+        centred=t(centred),
+        mean_modulated=torch.tensor(mean, dtype=torch.float64),
         index=idx,
     )
 
 
-def _check_values(read: list[float], names: tuple[str, str], negative_on_steps: Callable[[], bool] | None = None) -> None:
-    """Spec §3's checks on values, from one host read ``[Σ entropy, Σ advantage, min entropy]``.
+def _check_values(sums: np.ndarray, ent_min: float, names: tuple[str, str],
+                  negative_on_steps: Callable[[], bool] | None = None) -> None:
+    """Spec §3's checks on values: ``sums [2, S]`` of entropy and advantages over each step's tokens
+    (float64), ``ent_min`` the minimum entropy over every value.
 
-    The sums run over the step tokens (in float64), so they are finite exactly when every step
-    token is (or when a sum overflows, which the message says). The minimum runs over every value;
-    when some lie outside the steps (padding may hold anything) and it is negative or NaN,
+    A step sum is finite exactly when every token of the step is (or when the sum overflows, which
+    the message says): one finiteness check over the step tokens. When some of the values lie
+    outside the steps (padding may hold anything) and ``ent_min`` is negative or NaN,
     ``negative_on_steps`` settles whether a step token is negative (one more pass, only then).
     """
-    ent_sum, adv_sum, ent_min = read
-    if not math.isfinite(ent_sum):
+    finite = np.isfinite(sums.sum(1))
+    if not finite[0]:
         raise ValueError(f"{names[0]} holds NaN/inf on step tokens (or their sum overflows)")
     if not ent_min >= 0 and (negative_on_steps is None or negative_on_steps()):
         raise ValueError(f"{names[0]} must be >= 0 on step tokens, got a negative value")
-    if not math.isfinite(adv_sum):
+    if not finite[1]:
         raise ValueError(f"{names[1]} holds NaN/inf on step tokens (or their sum overflows)")
 
 
 def _negative_on_steps(ent: torch.Tensor, idx: StepIndex) -> bool:
     """Whether a step token has a negative entropy: the minimum of each run (one pass)."""
-    run_min = segment_reduce(ent.reshape(-1), idx.run_length, "min").to(ent.device)
-    return bool(((run_min < 0) & (idx.run_slot < idx.num_steps)).any())
+    run_min = segment_reduce(ent.reshape(-1), idx.run_length.numpy(), "min")
+    return bool(((run_min < 0) & (idx.run_slot.numpy() < idx.num_steps)).any())
 
 
 def _token_inputs(advantages: Any, entropy: Any, step_ids: Any):
@@ -178,21 +184,17 @@ def _token_terms(advantages: Any, entropy: Any, step_ids: Any, hparams: dict[str
     """Validated inputs of the concatenated-rows layout and their Eq. 7–12 terms.
 
     Passes over the tokens: the runs of ``step_ids``, one sum per run of the entropy and of the
-    advantages, the minimum of the entropy. Host synchronisations on a GPU: three (the run count,
-    the step count, one read of the id bounds and value checks), whatever the number of steps.
+    advantages, the minimum of the entropy. Host synchronisations on a GPU: five (the run count and
+    the runs, the two per-run sums, the minimum), whatever the number of steps.
     """
     _check_hparams(**hparams)
     adv, ent, ids = _token_inputs(advantages, entropy, step_ids)
-    if ids.numel() == 0:
-        idx = index_steps(ids)
-        return adv, idx, _step_terms(idx, adv.new_zeros(0).double(), adv.new_zeros(0).double(), **hparams)
-    idx, bounds = _runs_index(ids)
+    idx = index_steps(ids)
     sums = step_sums([ent, adv], idx)  # [2, S]: Σ entropy and Σ advantage over each step's tokens
-    read = torch.cat([bounds.double(), sums.sum(1), ent.min().double().reshape(1)]).tolist()  # one host read
-    _check_id_bounds(int(read[0]), int(read[1]), ids.shape[0])
-    _check_values(read[2:], ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
+    if idx.num_steps:
+        _check_values(sums, float(ent.min()), ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
     # H_s (the step entropy) and the step's value in the mean of Eq. 7: token means over the step.
-    h, a = sums / idx.token_count.double()
+    h, a = sums / idx.token_count.numpy()
     return adv, idx, _step_terms(idx, h, a, **hparams)
 
 
@@ -257,11 +259,12 @@ def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: ModulationTerms) -
     if idx.num_steps == 0:
         return adv.clone()
     work = adv.detach() if adv.dtype in (torch.float32, torch.float64) else adv.detach().float()
-    table = terms.scale.new_zeros(2, idx.num_steps + 1)
+    table = np.zeros((2, idx.num_steps + 1))
     table[0, -1] = 1.0
-    table[0, :-1] = terms.scale
-    table[1, :-1] = terms.bonus - terms.mean_modulated
-    scale, shift = repeat_values(table[:, idx.run_slot].to(work.dtype), idx.run_length, work.numel()).to(work.device)
+    table[0, :-1] = terms.scale.numpy()
+    table[1, :-1] = terms.bonus.numpy() - terms.mean_modulated.item()
+    per_run = table[:, idx.run_slot.numpy()].astype(torch.empty(0, dtype=work.dtype).numpy().dtype)
+    scale, shift = repeat(per_run, idx.run_length.numpy(), work.numel(), work.device)
     return torch.addcmul(shift, scale, work.reshape(-1)).reshape(adv.shape).to(adv.dtype)
 
 
@@ -271,25 +274,25 @@ def _step_inputs(advantages: Any, step_entropy: Any, trajectory: Any, step: Any)
     if adv.ndim != 1:
         raise ValueError(f"advantages must be 1-D [S] (one row per step), got shape {tuple(adv.shape)}")
     check_same_shape(adv, "advantages", ent, "step_entropy")
-    traj = as_int_tensor(trajectory, "trajectory").to(adv.device)
-    stp = as_int_tensor(step, "step").to(adv.device)
+    traj = as_int_tensor(trajectory, "trajectory")
+    stp = as_int_tensor(step, "step")
     check_same_shape(adv, "advantages", traj, "trajectory")
     check_same_shape(adv, "advantages", stp, "step")
-    ent = ent.to(adv.device)
+    values = np.stack([host(ent).astype(np.float64), host(adv).astype(np.float64)])  # [2, S] on the host
     if adv.numel():
-        values = torch.stack([ent.double(), adv.double()])
-        _check_values(torch.cat([values.sum(1), values[0].min().reshape(1)]).tolist(), ("step_entropy", "advantages"))
-    return adv, ent, index_step_rows(traj, stp)
+        _check_values(values, values[0].min(), ("step_entropy", "advantages"))
+    return adv, values, index_step_rows(traj, stp)
 
 
 def _row_terms(advantages: Any, step_entropy: Any, trajectory: Any, step: Any, hparams: dict[str, float]):
     """Validated inputs of the step-row layout and their Eq. 7–12 terms (steps sorted)."""
     _check_hparams(**hparams)
-    adv, ent, idx = _step_inputs(advantages, step_entropy, trajectory, step)
+    adv, values, idx = _step_inputs(advantages, step_entropy, trajectory, step)
     # Sorted order of the steps: position p holds input row order[p].
-    order = torch.empty_like(idx.run_slot)
-    order[idx.run_slot] = torch.arange(idx.num_steps, device=adv.device)
-    return adv, idx, _step_terms(idx, ent[order].double(), adv[order].double(), **hparams)
+    order = np.empty(idx.num_steps, dtype=np.int64)
+    order[idx.run_slot.numpy()] = np.arange(idx.num_steps)
+    h, a = values[:, order]
+    return adv, idx, _step_terms(idx, h, a, **hparams)
 
 
 def step_modulation_terms(
@@ -336,5 +339,5 @@ def modulate_step_advantages(
         steps sorted by (trajectory, step), when ``return_terms``).
     """
     adv, idx, terms = _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
-    out = adv.clone() if idx.num_steps == 0 else terms.centred[idx.run_slot].to(adv.dtype)
+    out = adv.clone() if idx.num_steps == 0 else terms.centred[idx.run_slot].to(device=adv.device, dtype=adv.dtype)
     return (out, terms) if return_terms else out
