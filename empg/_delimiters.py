@@ -40,6 +40,18 @@ def _matches(flat: torch.Tensor, valid: torch.Tensor | None, seq: list[int], len
     return first[ok] + (m - 1)
 
 
+def _over_intervals(valid: torch.Tensor, lo: np.ndarray, hi_excl: np.ndarray, nonempty: np.ndarray,
+                    reduce: str) -> np.ndarray:
+    """``valid`` reduced ("any"/"all") over each interval ``[lo, hi_excl)`` (sorted, disjoint; False
+    for the empty ones): one pass over the segments that the non-empty intervals cut ``valid`` into."""
+    cuts = np.stack([lo[nonempty], hi_excl[nonempty]], 1).reshape(-1)
+    cuts = np.concatenate([[0], cuts])
+    cuts = cuts[np.append(cuts[1:] > cuts[:-1], cuts[-1] < valid.shape[0])]  # drop empty gaps
+    out = np.zeros(lo.shape[0], dtype=bool)
+    out[nonempty] = segment_reduce(valid, cuts, reduce)[np.searchsorted(cuts, lo[nonempty])]
+    return out
+
+
 def step_ids_from_delimiters(
     token_ids,
     *,
@@ -135,9 +147,9 @@ def step_ids_from_delimiters(
     keep = hi_excl > lo
     all_valid = None
     if valid is not None:  # a step whose tokens are all masked is no step
-        all_valid = segment_reduce(valid, parts, "all")[1::2]
+        all_valid = _over_intervals(valid, lo, hi_excl, keep, "all")
         if not all_valid[keep].all():
-            keep &= segment_reduce(valid, parts, "any")[1::2]
+            keep &= _over_intervals(valid, lo, hi_excl, keep, "any")
     if truncated == "drop":  # closed: an end match before the next header of the row (and in the row)
         keep &= (first_end <= row_last) & (~has_next_open | (first_end < next_open))
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["NUMPY_ON_CPU", "host", "gather", "equal_positions", "runs", "segment_reduce", "repeat", "fill_where_not_"]
+__all__ = ["NUMPY_ON_CPU", "host", "gather", "equal_positions", "runs", "segment_reduce", "minimum", "repeat",
+           "affine_runs", "fill_where_not_"]
 
 #: Use the numpy implementations for CPU tensors (True), or the torch ones everywhere (False).
 NUMPY_ON_CPU = True
@@ -70,9 +71,11 @@ def runs(x: torch.Tensor, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if a is not None:
         if n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), a[:0]
-        change = a[1:] != a[:-1]
-        change[period - 1 :: period] = True  # position p + 1 starts a row
-        start = np.concatenate(([0], np.flatnonzero(change) + 1))
+        change = np.empty(n, dtype=bool)  # change[p]: a run starts at p
+        change[0] = True
+        np.not_equal(a[1:], a[:-1], out=change[1:])
+        change[::period] = True  # every row starts a run
+        start = np.flatnonzero(change)
         return start, np.diff(start, append=n), a[start]
     change = torch.ones(n, dtype=torch.bool, device=x.device)
     change[1:] = x[1:] != x[:-1]
@@ -82,29 +85,29 @@ def runs(x: torch.Tensor, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return start_value[0], np.diff(start_value[0], append=n), start_value[1]
 
 
-def segment_reduce(x: torch.Tensor, lengths: np.ndarray, reduce: str = "sum") -> np.ndarray:
-    """Reduce ``x`` (1-D) over consecutive segments of the given ``lengths`` (summing to its size). One pass.
+def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum") -> np.ndarray:
+    """Reduce ``x`` (1-D) over the segments ``[starts[i], starts[i + 1])`` (the last one runs to the end). One pass.
 
-    ``reduce``: ``"sum"`` or ``"min"`` (float ``x``, result in its dtype), ``"any"`` or ``"all"`` (bool
-    ``x``, bool result). Returns ``[len(lengths)]`` on the host; an empty segment gives 0 (False).
-    The segments partition ``x``, so a NaN in one segment never reaches another.
+    ``starts`` is a host array, strictly increasing from 0, so the segments are non-empty and tile
+    ``x``; a NaN in one segment never reaches another. ``reduce``: ``"sum"`` or ``"min"`` (float
+    ``x``, result in its dtype), ``"any"`` or ``"all"`` (bool ``x``, bool result). Returns
+    ``[len(starts)]`` on the host.
     """
     a = _numpy(x)
     if a is not None:
         ufunc = {"sum": np.add, "min": np.minimum, "any": np.logical_or, "all": np.logical_and}[reduce]
-        nonempty = lengths > 0
-        out = np.zeros(lengths.shape, dtype=a.dtype)
-        if a.size:
-            # reduceat needs increasing offsets: reduce the non-empty segments only (they tile
-            # the input), then leave the empty ones at 0.
-            offsets = np.cumsum(lengths) - lengths
-            out[nonempty] = ufunc.reduceat(a, offsets[nonempty])
-        return out
+        return ufunc.reduceat(a, starts) if starts.size else np.zeros(0, dtype=a.dtype)
     v = x.detach() if x.is_floating_point() else x.detach().float()
-    lens = torch.from_numpy(lengths).to(x.device)
-    out = torch.segment_reduce(v, {"sum": "sum", "min": "min", "any": "max", "all": "min"}[reduce], lengths=lens, unsafe=True)
-    out = host(torch.where(lens > 0, out, torch.zeros((), dtype=out.dtype, device=out.device)))
+    offsets = torch.from_numpy(np.append(starts, x.shape[0])).to(x.device)
+    out = host(torch.segment_reduce(v, {"sum": "sum", "min": "min", "any": "max", "all": "min"}[reduce],
+                                    offsets=offsets, unsafe=True))
     return out.astype(bool) if reduce in ("any", "all") else out
+
+
+def minimum(x: torch.Tensor) -> float:
+    """The smallest value of ``x`` (NaN if it holds one), as a Python float. One pass."""
+    a = _numpy(x)
+    return float(a.min()) if a is not None else float(x.min())
 
 
 def repeat(values: np.ndarray, lengths: np.ndarray, total: int, device: torch.device) -> torch.Tensor:
@@ -117,6 +120,18 @@ def repeat(values: np.ndarray, lengths: np.ndarray, total: int, device: torch.de
         return torch.from_numpy(np.repeat(values, lengths, axis=-1))
     v, lens = torch.from_numpy(values).to(device), torch.from_numpy(lengths).to(device)
     return torch.repeat_interleave(v, lens, dim=-1, output_size=total)
+
+
+def affine_runs(x: torch.Tensor, scale: np.ndarray, shift: np.ndarray, lengths: np.ndarray) -> torch.Tensor:
+    """``x * scale + shift`` with one (scale, shift) per run: ``[R]`` host arrays in the dtype of ``x``
+    (1-D), ``lengths`` the runs' token counts. A new tensor; one pass (two repeats, one fused
+    multiply-add in place)."""
+    if _numpy(x) is not None:
+        out = torch.from_numpy(np.repeat(shift, lengths))
+        return out.addcmul_(torch.from_numpy(np.repeat(scale, lengths)), x.detach())
+    lens = torch.from_numpy(lengths).to(x.device)
+    per_token = [torch.repeat_interleave(torch.from_numpy(v).to(x.device), lens, output_size=x.shape[0]) for v in (scale, shift)]
+    return per_token[1].addcmul_(per_token[0], x.detach())
 
 
 def fill_where_not_(x: torch.Tensor, keep: torch.Tensor, value: int) -> torch.Tensor:

@@ -35,6 +35,7 @@ class StepIndex:
         token_count: ``[S]`` number of tokens (or input rows) of each step.
         run_slot: ``[R]`` step position of each run of the input (flattened, in input order), ``S``
             for a run in no step: a table of S + 1 entries is gathered per run without a mask.
+        run_start: ``[R]`` position of each run's first token in the flattened input.
         run_length: ``[R]`` tokens in each run (all 1 for step rows); they sum to the input's size.
         shape: the input's shape, ``(B, L)`` or ``(S_in,)``.
         device: the input's device.
@@ -45,6 +46,7 @@ class StepIndex:
     next_step: torch.Tensor
     token_count: torch.Tensor
     run_slot: torch.Tensor
+    run_start: torch.Tensor
     run_length: torch.Tensor
     shape: tuple[int, ...]
     device: torch.device = torch.device("cpu")
@@ -72,8 +74,9 @@ class StepIndex:
 _NO_STEP = np.iinfo(np.int64).max
 
 
-def _index_runs(row: np.ndarray, key: np.ndarray, length: np.ndarray, span: int, shape, device) -> StepIndex:
-    """The :class:`StepIndex` of runs ``(row, key, length)`` (host arrays, ``0 <= row``, ``-1 <= key < span - 1``).
+def _index_runs(row: np.ndarray, key: np.ndarray, start: np.ndarray, length: np.ndarray, span: int, shape,
+                device) -> StepIndex:
+    """The :class:`StepIndex` of runs ``(row, key, start, length)`` (host arrays, ``0 <= row``, ``-1 <= key < span - 1``).
 
     Runs with ``key < 0`` are in no step. The combined key ``row · span + key + 1`` orders the
     steps; when the step runs are already in strictly increasing order (each step one run, as
@@ -85,19 +88,22 @@ def _index_runs(row: np.ndarray, key: np.ndarray, length: np.ndarray, span: int,
     combined = np.where(in_step, row * span + key + 1, _NO_STEP)
     step_keys = combined[in_step]
     if np.all(step_keys[1:] > step_keys[:-1]):
-        # The usual case (each step one run, steps in order): the runs in a step are the steps.
-        sorted_keys, s = step_keys, step_keys.shape[0]
+        # The usual case (each step one run, steps in order, as step_ids_from_delimiters writes
+        # them): the runs in a step are the steps.
+        s = step_keys.shape[0]
         slot = np.where(in_step, np.cumsum(in_step) - 1, s)
+        step_row, step, count = row[in_step], key[in_step], length[in_step]
     else:
         sorted_keys, inverse = np.unique(np.append(combined, _NO_STEP), return_inverse=True)
         s = sorted_keys.shape[0] - 1
         slot = inverse[:-1]  # runs in no step get slot s
-    step_row, step = np.divmod(sorted_keys[:s], span)
-    count = np.bincount(slot, weights=length, minlength=s + 1)[:s].astype(np.int64)
+        step_row, step = np.divmod(sorted_keys[:s], span)
+        step -= 1
+        count = np.bincount(slot, weights=length, minlength=s + 1)[:s].astype(np.int64)
     last = np.ones(s, dtype=bool)  # the last step of its row
     last[:-1] = step_row[1:] != step_row[:-1]
     next_step = np.where(last, -1, np.arange(1, s + 1))
-    return StepIndex(*(torch.from_numpy(a) for a in (step_row, step - 1, next_step, count, slot, length)),
+    return StepIndex(*(torch.from_numpy(a) for a in (step_row, step, next_step, count, slot, start, length)),
                      tuple(shape), torch.device(device))
 
 
@@ -118,7 +124,7 @@ def index_steps(step_ids) -> StepIndex:
     span = int(key.max()) + 2 if key.size else 1
     if span >= _NO_STEP // (b + 1):
         raise ValueError(f"step_ids must be < {_NO_STEP // (b + 1) - 2} (rows x ids must fit in int64), got {span - 2}")
-    return _index_runs(start // max(length, 1), key, run_length, span, (b, length), ids.device)
+    return _index_runs(start // max(length, 1), key, start, run_length, span, (b, length), ids.device)
 
 
 def index_step_rows(trajectory, step) -> StepIndex:
@@ -135,13 +141,15 @@ def index_step_rows(trajectory, step) -> StepIndex:
     n = traj.shape[0]
     traj_values, traj_rank = np.unique(host(traj), return_inverse=True)
     step_values, step_rank = np.unique(host(stp), return_inverse=True)
-    ranked = _index_runs(traj_rank, step_rank, np.ones(n, dtype=np.int64), step_values.shape[0] + 1, (n,), traj.device)
+    ranked = _index_runs(traj_rank, step_rank, np.arange(n), np.ones(n, dtype=np.int64), step_values.shape[0] + 1, (n,),
+                         traj.device)
     if ranked.num_steps < n:  # some (trajectory, step) pair holds two rows
         i = int(np.argmax(ranked.token_count.numpy()))
         pair = (int(traj_values[ranked.row[i]]), int(step_values[ranked.step[i]]))
         raise ValueError(f"step: (trajectory, step) = {pair} occurs more than once")
     return StepIndex(torch.from_numpy(traj_values[ranked.row.numpy()]), torch.from_numpy(step_values[ranked.step.numpy()]),
-                     ranked.next_step, ranked.token_count, ranked.run_slot, ranked.run_length, (n,), traj.device)
+                     ranked.next_step, ranked.token_count, ranked.run_slot, ranked.run_start, ranked.run_length, (n,),
+                     traj.device)
 
 
 def step_sums(values: list[torch.Tensor], idx: StepIndex) -> np.ndarray:
@@ -151,11 +159,11 @@ def step_sums(values: list[torch.Tensor], idx: StepIndex) -> np.ndarray:
     in float64 on the host (S values). Runs in no step go to the dropped slot S, so their values,
     even NaN, never reach a step.
     """
-    slot, lengths, s = idx.run_slot.numpy(), idx.run_length.numpy(), idx.num_steps
+    slot, starts, s = idx.run_slot.numpy(), idx.run_start.numpy(), idx.num_steps
     out = np.empty((len(values), s))
     for c, v in enumerate(values):
         flat = v.reshape(-1)
         if flat.dtype not in (torch.float32, torch.float64):
             flat = flat.float()
-        out[c] = np.bincount(slot, weights=segment_reduce(flat, lengths), minlength=s + 1)[:s]
+        out[c] = np.bincount(slot, weights=segment_reduce(flat, starts), minlength=s + 1)[:s]
     return out

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ._checks import as_float_tensor, as_int_tensor, check_positive, check_same_shape
-from ._kernels import host, repeat, segment_reduce
+from ._kernels import affine_runs, host, minimum, segment_reduce
 from ._steps import StepIndex, index_step_rows, index_steps, step_sums
 
 __all__ = [
@@ -117,14 +117,16 @@ def _step_terms(idx: StepIndex, h: np.ndarray, a: np.ndarray, *, k: float, k_f: 
     if idx.num_steps == 0:
         z = torch.zeros(0, dtype=torch.float64)
         return ModulationTerms(idx.row, idx.step, z, z, z, z, idx.has_next, z, z, z, z, torch.zeros((), dtype=torch.float64), idx)
-    h_norm = (h - h.min()) / (h.max() - h.min() + eps)  # Eq. 12
+    s = idx.num_steps
+    h_min = h.min()
+    h_norm = (h - h_min) / (h.max() - h_min + eps)  # Eq. 12
     u = np.exp(-k * h_norm)
-    g = u / (u.mean() + eps)  # Eq. 10
-    f = np.exp(-k_f * h_norm)  # Eq. 11
+    g = u / (u.sum() / s + eps)  # Eq. 10
+    f = u if k_f == k else np.exp(-k_f * h_norm)  # Eq. 11
     f_next = np.append(f, 0.0)[idx.next_step.numpy()]  # next_step = -1 (no next step) reads the 0
     bonus = zeta * f_next  # Eq. 8, second term
     modulated = g * a + bonus  # Eq. 8
-    mean = modulated.mean()
+    mean = modulated.sum() / s
     centred = modulated - mean  # Eq. 7
     t = torch.from_numpy
     return ModulationTerms(
@@ -165,7 +167,7 @@ def _check_values(sums: np.ndarray, ent_min: float, names: tuple[str, str],
 
 def _negative_on_steps(ent: torch.Tensor, idx: StepIndex) -> bool:
     """Whether a step token has a negative entropy: the minimum of each run (one pass)."""
-    run_min = segment_reduce(ent.reshape(-1), idx.run_length.numpy(), "min")
+    run_min = segment_reduce(ent.reshape(-1), idx.run_start.numpy(), "min")
     return bool(((run_min < 0) & (idx.run_slot.numpy() < idx.num_steps)).any())
 
 
@@ -192,7 +194,7 @@ def _token_terms(advantages: Any, entropy: Any, step_ids: Any, hparams: dict[str
     idx = index_steps(ids)
     sums = step_sums([ent, adv], idx)  # [2, S]: Σ entropy and Σ advantage over each step's tokens
     if idx.num_steps:
-        _check_values(sums, float(ent.min()), ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
+        _check_values(sums, minimum(ent.reshape(-1)), ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
     # H_s (the step entropy) and the step's value in the mean of Eq. 7: token means over the step.
     h, a = sums / idx.token_count.numpy()
     return adv, idx, _step_terms(idx, h, a, **hparams)
@@ -252,20 +254,19 @@ def modulate_advantages(
 def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: ModulationTerms) -> torch.Tensor:
     """Token values ``g_s · A_j + (ζ f_next(s) − mean_S A′)``; tokens in no step keep ``A_j`` (· 1 + 0).
 
-    One pass over the tokens: a (scale, shift) table of the S steps, plus (1, 0) for "no step", is
-    gathered per run (R values), repeated over each run's tokens and applied with one fused
-    multiply-add in the dtype of ``adv`` (float32 for half types).
+    One pass over the tokens: the (scale, shift) of each step, and (1, 0) for "no step", gathered
+    per run (R values) and applied to each run's tokens with one fused multiply-add in the dtype of
+    ``adv`` (float32 for half types).
     """
     if idx.num_steps == 0:
         return adv.clone()
-    work = adv.detach() if adv.dtype in (torch.float32, torch.float64) else adv.detach().float()
-    table = np.zeros((2, idx.num_steps + 1))
-    table[0, -1] = 1.0
-    table[0, :-1] = terms.scale.numpy()
-    table[1, :-1] = terms.bonus.numpy() - terms.mean_modulated.item()
-    per_run = table[:, idx.run_slot.numpy()].astype(torch.empty(0, dtype=work.dtype).numpy().dtype)
-    scale, shift = repeat(per_run, idx.run_length.numpy(), work.numel(), work.device)
-    return torch.addcmul(shift, scale, work.reshape(-1)).reshape(adv.shape).to(adv.dtype)
+    work = adv if adv.dtype in (torch.float32, torch.float64) else adv.float()
+    slot = idx.run_slot.numpy()
+    dtype = np.float64 if work.dtype == torch.float64 else np.float32
+    scale = np.append(terms.scale.numpy(), 1.0).astype(dtype)[slot]
+    shift = np.append(terms.bonus.numpy() - terms.mean_modulated.item(), 0.0).astype(dtype)[slot]
+    out = affine_runs(work.reshape(-1), scale, shift, idx.run_length.numpy())
+    return out.reshape(adv.shape).to(adv.dtype)
 
 
 def _step_inputs(advantages: Any, step_entropy: Any, trajectory: Any, step: Any):
