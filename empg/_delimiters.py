@@ -18,37 +18,50 @@ __all__ = ["step_ids_from_delimiters"]
 
 
 def _as_sequence(seq, name: str) -> list[int]:
-    t = as_int_tensor(seq, name) if not isinstance(seq, int) else torch.tensor([seq])
-    out = t.reshape(-1).tolist()
+    if isinstance(seq, (list, tuple)) and all(type(x) is int for x in seq):
+        out = list(seq)
+    else:
+        t = as_int_tensor(seq, name) if not isinstance(seq, int) else torch.tensor([seq])
+        out = t.reshape(-1).tolist()
     if not out:
         raise ValueError(f"{name} must be a non-empty sequence of token ids")
     return out
 
 
-def _matches(flat: torch.Tensor, valid: torch.Tensor | None, seq: list[int], length: int,
-             first: np.ndarray) -> np.ndarray:
-    """Sorted flat positions of the LAST token of every match of ``seq`` that lies inside one row
-    and touches no masked token, checked at the sorted positions ``first`` of its first token."""
-    n, m = flat.shape[0], len(seq)
-    ok = first % length < length - (m - 1)  # the whole sequence fits in its row
-    if m > 1 or valid is not None:
-        at = np.minimum(first[:, None] + np.arange(m), n - 1)  # [K, m]
+def _matches(flat: torch.Tensor, valid: torch.Tensor | None, seqs: list[list[int]], length: int,
+             first: np.ndarray, first_token: np.ndarray) -> list[np.ndarray]:
+    """For each sequence of ``seqs``: the sorted flat positions of the LAST token of every match that
+    lies inside one row and touches no masked token. ``first`` holds the sorted positions of the
+    sequences' first tokens and ``first_token`` the tokens there; the other tokens of the candidates
+    (and their mask) are read with one gather each, for all the sequences together."""
+    cands, ats = [], []
+    for seq in seqs:
+        m = len(seq)
+        c = first[(first_token == seq[0]) & (first % length <= length - m)]  # fits in its row
+        cands.append(c)
+        ats.append((c[:, None] + np.arange(m)).ravel())
+    at = np.concatenate(ats)
+    tokens = gather(flat, at) if any(len(seq) > 1 for seq in seqs) else None
+    touched = gather(valid, at) if valid is not None else None
+    out, offset = [], 0
+    for seq, c in zip(seqs, cands):
+        m, k = len(seq), c.shape[0]
+        ok = np.ones(k, dtype=bool)
         if m > 1:
-            ok &= (gather(flat, at) == seq).all(1)
-        if valid is not None:
-            ok &= gather(valid, at).all(1)
-    return first[ok] + (m - 1)
+            ok &= (tokens[offset : offset + k * m].reshape(k, m)[:, 1:] == seq[1:]).all(1)
+        if touched is not None:
+            ok &= touched[offset : offset + k * m].reshape(k, m).all(1)
+        out.append(c[ok] + (m - 1))
+        offset += k * m
+    return out
 
 
-def _over_intervals(valid: torch.Tensor, lo: np.ndarray, hi_excl: np.ndarray, nonempty: np.ndarray,
-                    reduce: str) -> np.ndarray:
-    """``valid`` reduced ("any"/"all") over each interval ``[lo, hi_excl)`` (sorted, disjoint; False
-    for the empty ones): one pass over the segments that the non-empty intervals cut ``valid`` into."""
-    cuts = np.stack([lo[nonempty], hi_excl[nonempty]], 1).reshape(-1)
-    cuts = np.concatenate([[0], cuts])
-    cuts = cuts[np.append(cuts[1:] > cuts[:-1], cuts[-1] < valid.shape[0])]  # drop empty gaps
-    out = np.zeros(lo.shape[0], dtype=bool)
-    out[nonempty] = segment_reduce(valid, cuts, reduce)[np.searchsorted(cuts, lo[nonempty])]
+def _reduce_parts(valid: torch.Tensor, parts: np.ndarray, reduce: str) -> np.ndarray:
+    """``valid`` reduced ("any" or "all") over consecutive segments of lengths ``parts`` (some may be
+    empty: they give False)."""
+    nonempty = parts > 0
+    out = np.zeros(parts.shape[0], dtype=bool)
+    out[nonempty] = segment_reduce(valid, (np.cumsum(parts) - parts)[nonempty], reduce)
     return out
 
 
@@ -118,10 +131,8 @@ def step_ids_from_delimiters(
     # Events: the flat position of the last token of each start (header) and end match, sorted.
     # One pass over the tokens finds every occurrence of either delimiter's first token; the rest
     # is host work on those K positions.
-    first = equal_positions(flat, [start_seq[0], end_seq[0]])
-    first_token = gather(flat, first)
-    opens = _matches(flat, valid, start_seq, length, first[first_token == start_seq[0]])
-    ends = _matches(flat, valid, end_seq, length, first[first_token == end_seq[0]])
+    first, first_token = equal_positions(flat, [start_seq[0], end_seq[0]])
+    opens, ends = _matches(flat, valid, [start_seq, end_seq], length, first, first_token)
     open_row = opens // length
     if first_step_open:  # a virtual header just before each row (position -1 of the row)
         rows = np.arange(b)
@@ -143,13 +154,15 @@ def step_ids_from_delimiters(
     first_end = np.append(ends, n + length)[np.searchsorted(ends, opens, side="right")]
     hi_excl = np.maximum(np.minimum(first_end, limit) + 1, lo)  # [lo, hi_excl), empty if hi < lo
     # The intervals are sorted and disjoint: they and the gaps between them partition the n tokens.
-    parts = np.diff(np.stack([lo, hi_excl], 1).reshape(-1), prepend=0, append=n)  # gap, step, gap, …, gap
+    cuts = np.empty(2 * lo.shape[0] + 2, dtype=np.int64)
+    cuts[0], cuts[1:-1:2], cuts[2:-1:2], cuts[-1] = 0, lo, hi_excl, n
+    parts = np.diff(cuts)  # gap, step, gap, step, …, gap
     keep = hi_excl > lo
     all_valid = None
     if valid is not None:  # a step whose tokens are all masked is no step
-        all_valid = _over_intervals(valid, lo, hi_excl, keep, "all")
+        all_valid = _reduce_parts(valid, parts, "all")[1::2]
         if not all_valid[keep].all():
-            keep &= _over_intervals(valid, lo, hi_excl, keep, "any")
+            keep &= _reduce_parts(valid, parts, "any")[1::2]
     if truncated == "drop":  # closed: an end match before the next header of the row (and in the row)
         keep &= (first_end <= row_last) & (~has_next_open | (first_end < next_open))
 

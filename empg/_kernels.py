@@ -1,4 +1,4 @@
-"""The passes over the tokens: five kernels between ``[N]`` token tensors and small host arrays.
+"""The passes over the tokens: a few kernels between ``[N]`` token tensors and small host arrays.
 
 The core keeps token-sized data (``[B, L]``, flattened to ``[N]``) on its device and touches it only
 through these kernels. Everything they return or take besides that is small: positions of
@@ -8,10 +8,12 @@ A 64 × 4096 batch with 900 steps has 262,144 tokens and about 1,900 runs.
 
 Each kernel has two implementations with the same results: numpy (zero-copy views) for CPU
 tensors, whose SIMD comparisons, ``flatnonzero``, ``ufunc.reduceat`` and ``repeat`` are 2–6× faster
-than the single-threaded torch 2.x CPU kernels for the same jobs; torch for every other device
-(CUDA, …), where each kernel that returns host arrays copies them once (a host synchronisation;
-``nonzero`` adds one more for its data-dependent size). Set :data:`NUMPY_ON_CPU` to False to run
-the torch versions on CPU (the tests run the core both ways). No gradient flows through them.
+than the single-threaded torch 2.x CPU kernels for the same jobs, and torch for every other device
+(CUDA, …). Set :data:`NUMPY_ON_CPU` to False to run the torch versions on CPU: the tests run the
+core both ways, and count the host synchronisations of the torch path (see
+``docs/benchmarks.md``). All the torch path's traffic between the device and the host goes through
+:func:`to_host` (a device-to-host copy, or a data-dependent size from ``nonzero``) and
+:func:`to_device` (an upload), so that count is a count of calls. No gradient flows through them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["NUMPY_ON_CPU", "host", "gather", "equal_positions", "runs", "segment_reduce", "minimum", "repeat",
-           "affine_runs", "fill_where_not_"]
+__all__ = [
+    "NUMPY_ON_CPU", "to_host", "to_device", "gather", "equal_positions", "runs", "segment_reduce", "minimum",
+    "repeat", "affine_runs", "fill_where_not_",
+]
 
 #: Use the numpy implementations for CPU tensors (True), or the torch ones everywhere (False).
 NUMPY_ON_CPU = True
@@ -33,9 +37,14 @@ def _numpy(x: torch.Tensor) -> np.ndarray | None:
     return None
 
 
-def host(x: torch.Tensor) -> np.ndarray:
-    """A (small) tensor as a numpy array on the host: a view on CPU, one copy from other devices."""
+def to_host(x: torch.Tensor) -> np.ndarray:
+    """A (small) tensor as a numpy array on the host: a view on CPU, one copy (a synchronisation) from a GPU."""
     return x.detach().cpu().numpy()
+
+
+def to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A (small) host array as a tensor on ``device``: a view on CPU, one upload to a GPU."""
+    return torch.from_numpy(a).to(device)
 
 
 def gather(x: torch.Tensor, index: np.ndarray) -> np.ndarray:
@@ -43,21 +52,24 @@ def gather(x: torch.Tensor, index: np.ndarray) -> np.ndarray:
     a = _numpy(x)
     if a is not None:
         return a[index]
-    return host(x[torch.from_numpy(index).to(x.device)])
+    return to_host(x[to_device(index, x.device)])
 
 
-def equal_positions(x: torch.Tensor, values: list[int]) -> np.ndarray:
-    """Sorted positions ``p`` where ``x[p]`` (``x`` 1-D) equals one of ``values``, int64, on the host. One pass."""
+def equal_positions(x: torch.Tensor, values: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted positions ``p`` where ``x[p]`` (``x`` 1-D) equals one of ``values``, and ``x[p]``: host arrays. One pass."""
     a = _numpy(x)
     if a is not None:
         hit = a == values[0]
         for v in values[1:]:
             hit |= a == v
-        return np.flatnonzero(hit)
+        where = np.flatnonzero(hit)
+        return where, a[where]
     hit = x == values[0]
     for v in values[1:]:
         hit |= x == v
-    return host(torch.nonzero(hit).squeeze(1))
+    where = torch.nonzero(hit).squeeze(1)
+    both = to_host(torch.stack([where, x[where].long()]))
+    return both[0], both[1]
 
 
 def runs(x: torch.Tensor, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,45 +93,44 @@ def runs(x: torch.Tensor, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     change[1:] = x[1:] != x[:-1]
     change[::period] = True
     start = torch.nonzero(change).squeeze(1)
-    start_value = host(torch.stack([start, x[start].long()]))
+    start_value = to_host(torch.stack([start, x[start].long()]))
     return start_value[0], np.diff(start_value[0], append=n), start_value[1]
 
 
-def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum") -> np.ndarray:
+def segment_reduce(x: torch.Tensor | list[torch.Tensor], starts: np.ndarray, reduce: str = "sum") -> np.ndarray:
     """Reduce ``x`` (1-D) over the segments ``[starts[i], starts[i + 1])`` (the last one runs to the end). One pass.
 
     ``starts`` is a host array, strictly increasing from 0, so the segments are non-empty and tile
     ``x``; a NaN in one segment never reaches another. ``reduce``: ``"sum"`` or ``"min"`` (float
     ``x``, result in its dtype), ``"any"`` or ``"all"`` (bool ``x``, bool result). Returns
-    ``[len(starts)]`` on the host.
+    ``[len(starts)]`` on the host; for a list of C tensors of one size and dtype, ``[C, len(starts)]``.
     """
-    a = _numpy(x)
-    if a is not None:
+    xs = x if isinstance(x, list) else [x]
+    arrays = [_numpy(t) for t in xs]
+    if all(a is not None for a in arrays):
         ufunc = {"sum": np.add, "min": np.minimum, "any": np.logical_or, "all": np.logical_and}[reduce]
-        return ufunc.reduceat(a, starts) if starts.size else np.zeros(0, dtype=a.dtype)
-    v = x.detach() if x.is_floating_point() else x.detach().float()
-    offsets = torch.from_numpy(np.append(starts, x.shape[0])).to(x.device)
-    out = host(torch.segment_reduce(v, {"sum": "sum", "min": "min", "any": "max", "all": "min"}[reduce],
-                                    offsets=offsets, unsafe=True))
-    return out.astype(bool) if reduce in ("any", "all") else out
+        out = np.stack([ufunc.reduceat(a, starts) if starts.size else np.zeros(0, dtype=a.dtype) for a in arrays])
+    else:
+        offsets = to_device(np.append(starts, xs[0].shape[0]), xs[0].device)
+        how = {"sum": "sum", "min": "min", "any": "max", "all": "min"}[reduce]
+        data = [t.detach() if t.is_floating_point() else t.detach().float() for t in xs]
+        out = to_host(torch.stack([torch.segment_reduce(t, how, offsets=offsets, unsafe=True) for t in data]))
+        out = out.astype(bool) if reduce in ("any", "all") else out
+    return out if isinstance(x, list) else out[0]
 
 
 def minimum(x: torch.Tensor) -> float:
     """The smallest value of ``x`` (NaN if it holds one), as a Python float. One pass."""
     a = _numpy(x)
-    return float(a.min()) if a is not None else float(x.min())
+    return float(a.min()) if a is not None else float(to_host(x.min()))
 
 
 def repeat(values: np.ndarray, lengths: np.ndarray, total: int, device: torch.device) -> torch.Tensor:
-    """``values[..., i]`` repeated ``lengths[i]`` times along the last axis, as a tensor on ``device``.
-
-    ``values`` and ``lengths`` are small host arrays, ``total = lengths.sum()``. One pass (writing
-    ``[..., total]``).
-    """
-    if NUMPY_ON_CPU and torch.device(device).type == "cpu":
-        return torch.from_numpy(np.repeat(values, lengths, axis=-1))
-    v, lens = torch.from_numpy(values).to(device), torch.from_numpy(lengths).to(device)
-    return torch.repeat_interleave(v, lens, dim=-1, output_size=total)
+    """``values[i]`` repeated ``lengths[i]`` times, as a ``[total]`` tensor on ``device`` (int64 host arrays in). One pass."""
+    if NUMPY_ON_CPU and device.type == "cpu":
+        return torch.from_numpy(np.repeat(values, lengths))
+    both = to_device(np.stack([values, lengths]), device)
+    return torch.repeat_interleave(both[0], both[1], output_size=total)
 
 
 def affine_runs(x: torch.Tensor, scale: np.ndarray, shift: np.ndarray, lengths: np.ndarray) -> torch.Tensor:
@@ -129,8 +140,9 @@ def affine_runs(x: torch.Tensor, scale: np.ndarray, shift: np.ndarray, lengths: 
     if _numpy(x) is not None:
         out = torch.from_numpy(np.repeat(shift, lengths))
         return out.addcmul_(torch.from_numpy(np.repeat(scale, lengths)), x.detach())
-    lens = torch.from_numpy(lengths).to(x.device)
-    per_token = [torch.repeat_interleave(torch.from_numpy(v).to(x.device), lens, output_size=x.shape[0]) for v in (scale, shift)]
+    n = x.shape[0]
+    lens = to_device(lengths, x.device)
+    per_token = torch.repeat_interleave(to_device(np.stack([scale, shift]), x.device), lens, dim=1, output_size=n)
     return per_token[1].addcmul_(per_token[0], x.detach())
 
 

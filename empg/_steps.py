@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ._checks import as_int_tensor, check_same_shape
-from ._kernels import host, repeat, runs, segment_reduce
+from ._kernels import repeat, runs, segment_reduce, to_host
 
 __all__ = ["StepIndex", "index_steps", "index_step_rows"]
 
@@ -139,8 +139,9 @@ def index_step_rows(trajectory, step) -> StepIndex:
         raise ValueError(f"trajectory must be 1-D [S], got shape {tuple(traj.shape)}")
     check_same_shape(traj, "trajectory", stp, "step")
     n = traj.shape[0]
-    traj_values, traj_rank = np.unique(host(traj), return_inverse=True)
-    step_values, step_rank = np.unique(host(stp), return_inverse=True)
+    ids = to_host(torch.stack([traj, stp.to(traj.device)]))  # one copy to the host
+    traj_values, traj_rank = np.unique(ids[0], return_inverse=True)
+    step_values, step_rank = np.unique(ids[1], return_inverse=True)
     ranked = _index_runs(traj_rank, step_rank, np.arange(n), np.ones(n, dtype=np.int64), step_values.shape[0] + 1, (n,),
                          traj.device)
     if ranked.num_steps < n:  # some (trajectory, step) pair holds two rows
@@ -159,11 +160,14 @@ def step_sums(values: list[torch.Tensor], idx: StepIndex) -> np.ndarray:
     in float64 on the host (S values). Runs in no step go to the dropped slot S, so their values,
     even NaN, never reach a step.
     """
-    slot, starts, s = idx.run_slot.numpy(), idx.run_start.numpy(), idx.num_steps
+    slot, s = idx.run_slot.numpy(), idx.num_steps
+    flat = [v.reshape(-1) if v.dtype in (torch.float32, torch.float64) else v.reshape(-1).float() for v in values]
+    starts = idx.run_start.numpy()
+    if len({t.dtype for t in flat}) == 1:
+        per_run = segment_reduce(flat, starts)  # [C, R], one pass per tensor
+    else:
+        per_run = np.stack([segment_reduce(t, starts).astype(np.float64) for t in flat])
     out = np.empty((len(values), s))
-    for c, v in enumerate(values):
-        flat = v.reshape(-1)
-        if flat.dtype not in (torch.float32, torch.float64):
-            flat = flat.float()
-        out[c] = np.bincount(slot, weights=segment_reduce(flat, starts), minlength=s + 1)[:s]
+    for c in range(len(values)):
+        out[c] = np.bincount(slot, weights=per_run[c], minlength=s + 1)[:s]
     return out

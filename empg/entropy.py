@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ._checks import as_float_tensor, as_int_tensor, check_same_shape
+from ._kernels import to_device
 from ._steps import index_steps, step_sums
 
 __all__ = [
@@ -171,4 +172,4 @@ def step_entropies(entropy: Any, step_ids: Any) -> tuple[torch.Tensor, torch.Ten
     h = step_sums([ent], idx)[0] / idx.token_count.numpy()
     if not np.isfinite(h.sum()):
         raise ValueError("entropy holds NaN/inf on step tokens (or their sum overflows)")
-    return torch.from_numpy(h).to(device=ent.device, dtype=ent.dtype), idx.row, idx.step
+    return to_device(h, ent.device).to(ent.dtype), idx.row, idx.step

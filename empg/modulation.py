@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ._checks import as_float_tensor, as_int_tensor, check_positive, check_same_shape
-from ._kernels import affine_runs, host, minimum, segment_reduce
+from ._kernels import affine_runs, minimum, segment_reduce, to_device, to_host
 from ._steps import StepIndex, index_step_rows, index_steps, step_sums
 
 __all__ = [
@@ -264,7 +264,7 @@ def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: ModulationTerms) -
     slot = idx.run_slot.numpy()
     dtype = np.float64 if work.dtype == torch.float64 else np.float32
     scale = np.append(terms.scale.numpy(), 1.0).astype(dtype)[slot]
-    shift = np.append(terms.bonus.numpy() - terms.mean_modulated.item(), 0.0).astype(dtype)[slot]
+    shift = np.append(terms.bonus.numpy() - terms.mean_modulated.numpy(), 0.0).astype(dtype)[slot]
     out = affine_runs(work.reshape(-1), scale, shift, idx.run_length.numpy())
     return out.reshape(adv.shape).to(adv.dtype)
 
@@ -279,7 +279,7 @@ def _step_inputs(advantages: Any, step_entropy: Any, trajectory: Any, step: Any)
     stp = as_int_tensor(step, "step")
     check_same_shape(adv, "advantages", traj, "trajectory")
     check_same_shape(adv, "advantages", stp, "step")
-    values = np.stack([host(ent).astype(np.float64), host(adv).astype(np.float64)])  # [2, S] on the host
+    values = to_host(torch.stack([ent.double(), adv.double()]))  # [2, S] on the host, one copy
     if adv.numel():
         _check_values(values, values[0].min(), ("step_entropy", "advantages"))
     return adv, values, index_step_rows(traj, stp)
@@ -340,5 +340,5 @@ def modulate_step_advantages(
         steps sorted by (trajectory, step), when ``return_terms``).
     """
     adv, idx, terms = _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
-    out = adv.clone() if idx.num_steps == 0 else terms.centred[idx.run_slot].to(device=adv.device, dtype=adv.dtype)
+    out = adv.clone() if idx.num_steps == 0 else to_device(terms.centred.numpy()[idx.run_slot.numpy()], adv.device).to(adv.dtype)
     return (out, terms) if return_terms else out
