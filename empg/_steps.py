@@ -18,14 +18,31 @@ import torch
 from ._checks import as_int_tensor, check_same_shape
 from ._kernels import repeat, runs, segment_reduce, to_host
 
-__all__ = ["StepIndex", "index_steps", "index_step_rows"]
+__all__ = ["StepIndex", "HostSteps", "index_steps", "index_step_rows"]
+
+
+def _view(name: str, doc: str) -> property:
+    return property(lambda self: torch.from_numpy(getattr(self.host, name)), doc=doc)
 
 
 @dataclass(frozen=True)
+class HostSteps:
+    """The arrays of a :class:`StepIndex`, as numpy arrays on the host (what the core computes with)."""
+
+    row: np.ndarray
+    step: np.ndarray
+    next_step: np.ndarray
+    token_count: np.ndarray
+    run_slot: np.ndarray
+    run_start: np.ndarray
+    run_length: np.ndarray
+
+
 class StepIndex:
     """The steps of a batch, sorted by (trajectory, step), and the runs of input that make them up.
 
-    All fields are small CPU tensors (S or R values), whatever the device of the input.
+    The arrays are small (S or R values) and live on the host whatever the input's device: each
+    attribute below is a CPU tensor (a zero-copy view of ``host``, the numpy arrays).
 
     Attributes:
         row: ``[S]`` trajectory of each step (the row for concatenated rows, the id for step rows).
@@ -39,25 +56,27 @@ class StepIndex:
         run_length: ``[R]`` tokens in each run (all 1 for step rows); they sum to the input's size.
         shape: the input's shape, ``(B, L)`` or ``(S_in,)``.
         device: the input's device.
+        host: the same arrays as numpy arrays (:class:`HostSteps`).
     """
 
-    row: torch.Tensor
-    step: torch.Tensor
-    next_step: torch.Tensor
-    token_count: torch.Tensor
-    run_slot: torch.Tensor
-    run_start: torch.Tensor
-    run_length: torch.Tensor
-    shape: tuple[int, ...]
-    device: torch.device = torch.device("cpu")
+    def __init__(self, host: HostSteps, shape: tuple[int, ...], device: torch.device):
+        self.host, self.shape, self.device = host, tuple(shape), torch.device(device)
+
+    row = _view("row", "``[S]`` trajectory of each step.")
+    step = _view("step", "``[S]`` step index inside its trajectory.")
+    next_step = _view("next_step", "``[S]`` position of the next step of the same trajectory, -1 for none.")
+    token_count = _view("token_count", "``[S]`` tokens (or input rows) of each step.")
+    run_slot = _view("run_slot", "``[R]`` step position of each run, S for a run in no step.")
+    run_start = _view("run_start", "``[R]`` position of each run's first token.")
+    run_length = _view("run_length", "``[R]`` tokens in each run.")
 
     @property
     def num_steps(self) -> int:
-        return int(self.row.shape[0])
+        return int(self.host.row.shape[0])
 
     @property
     def has_next(self) -> torch.Tensor:
-        return self.next_step >= 0
+        return torch.from_numpy(self.host.next_step >= 0)
 
     @cached_property
     def token_step(self) -> torch.Tensor:
@@ -65,9 +84,8 @@ class StepIndex:
 
         One pass over the tokens, computed on first use.
         """
-        slot = self.run_slot.numpy()
-        slot = np.where(slot < self.num_steps, slot, -1)
-        return repeat(slot, self.run_length.numpy(), int(np.prod(self.shape)), self.device).reshape(self.shape)
+        slot = np.where(self.host.run_slot < self.num_steps, self.host.run_slot, -1)
+        return repeat(slot, self.host.run_length, int(np.prod(self.shape)), self.device).reshape(self.shape)
 
 
 #: The combined key of runs in no step: sorts after every step.
@@ -103,8 +121,7 @@ def _index_runs(row: np.ndarray, key: np.ndarray, start: np.ndarray, length: np.
     last = np.ones(s, dtype=bool)  # the last step of its row
     last[:-1] = step_row[1:] != step_row[:-1]
     next_step = np.where(last, -1, np.arange(1, s + 1))
-    return StepIndex(*(torch.from_numpy(a) for a in (step_row, step, next_step, count, slot, start, length)),
-                     tuple(shape), torch.device(device))
+    return StepIndex(HostSteps(step_row, step, next_step, count, slot, start, length), shape, device)
 
 
 def index_steps(step_ids) -> StepIndex:
@@ -144,13 +161,14 @@ def index_step_rows(trajectory, step) -> StepIndex:
     step_values, step_rank = np.unique(ids[1], return_inverse=True)
     ranked = _index_runs(traj_rank, step_rank, np.arange(n), np.ones(n, dtype=np.int64), step_values.shape[0] + 1, (n,),
                          traj.device)
+    h = ranked.host
     if ranked.num_steps < n:  # some (trajectory, step) pair holds two rows
-        i = int(np.argmax(ranked.token_count.numpy()))
-        pair = (int(traj_values[ranked.row[i]]), int(step_values[ranked.step[i]]))
+        i = int(np.argmax(h.token_count))
+        pair = (int(traj_values[h.row[i]]), int(step_values[h.step[i]]))
         raise ValueError(f"step: (trajectory, step) = {pair} occurs more than once")
-    return StepIndex(torch.from_numpy(traj_values[ranked.row.numpy()]), torch.from_numpy(step_values[ranked.step.numpy()]),
-                     ranked.next_step, ranked.token_count, ranked.run_slot, ranked.run_start, ranked.run_length, (n,),
-                     traj.device)
+    host = HostSteps(traj_values[h.row], step_values[h.step], h.next_step, h.token_count, h.run_slot, h.run_start,
+                     h.run_length)
+    return StepIndex(host, (n,), traj.device)
 
 
 def step_sums(values: list[torch.Tensor], idx: StepIndex) -> np.ndarray:
@@ -160,9 +178,9 @@ def step_sums(values: list[torch.Tensor], idx: StepIndex) -> np.ndarray:
     in float64 on the host (S values). Runs in no step go to the dropped slot S, so their values,
     even NaN, never reach a step.
     """
-    slot, s = idx.run_slot.numpy(), idx.num_steps
+    slot, s = idx.host.run_slot, idx.num_steps
     flat = [v.reshape(-1) if v.dtype in (torch.float32, torch.float64) else v.reshape(-1).float() for v in values]
-    starts = idx.run_start.numpy()
+    starts = idx.host.run_start
     if len({t.dtype for t in flat}) == 1:
         per_run = segment_reduce(flat, starts)  # [C, R], one pass per tensor
     else:

@@ -109,41 +109,35 @@ def _check_hparams(k: float, k_f: float, zeta: float, eps: float) -> None:
 
 
 def _step_terms(idx: StepIndex, h: np.ndarray, a: np.ndarray, *, k: float, k_f: float, zeta: float,
-                eps: float) -> ModulationTerms:
+                eps: float) -> dict[str, np.ndarray]:
     """Eq. 7–12 on the S steps of ``idx``: ``h`` step entropies, ``a`` step advantages, float64 ``[S]``.
 
-    S values, in numpy float64 on the host (the step structure lives there too).
+    S values, in numpy float64 on the host (the step structure lives there too). Returns the
+    fields of :class:`ModulationTerms` that are not in ``idx``, as numpy arrays.
     """
-    if idx.num_steps == 0:
-        z = torch.zeros(0, dtype=torch.float64)
-        return ModulationTerms(idx.row, idx.step, z, z, z, z, idx.has_next, z, z, z, z, torch.zeros((), dtype=torch.float64), idx)
     s = idx.num_steps
+    if s == 0:
+        z = np.zeros(0)
+        return dict(step_entropy=z, normalized_entropy=z, scale=z, clarity=z, bonus=z, advantage=z, modulated=z,
+                    centred=z, mean_modulated=np.float64(0.0))
     h_min = h.min()
     h_norm = (h - h_min) / (h.max() - h_min + eps)  # Eq. 12
     u = np.exp(-k * h_norm)
     g = u / (u.sum() / s + eps)  # Eq. 10
     f = u if k_f == k else np.exp(-k_f * h_norm)  # Eq. 11
-    f_next = np.append(f, 0.0)[idx.next_step.numpy()]  # next_step = -1 (no next step) reads the 0
+    f_next = np.append(f, 0.0)[idx.host.next_step]  # next_step = -1 (no next step) reads the 0
     bonus = zeta * f_next  # Eq. 8, second term
     modulated = g * a + bonus  # Eq. 8
     mean = modulated.sum() / s
     centred = modulated - mean  # Eq. 7
-    t = torch.from_numpy
-    return ModulationTerms(
-        trajectory=idx.row,
-        step=idx.step,
-        step_entropy=t(h),
-        normalized_entropy=t(h_norm),
-        scale=t(g),
-        clarity=t(f),
-        has_next=idx.has_next,
-        bonus=t(bonus),
-        advantage=t(a),
-        modulated=t(modulated),
-        centred=t(centred),
-        mean_modulated=torch.tensor(mean, dtype=torch.float64),
-        index=idx,
-    )
+    return dict(step_entropy=h, normalized_entropy=h_norm, scale=g, clarity=f, bonus=bonus, advantage=a,
+                modulated=modulated, centred=centred, mean_modulated=mean)
+
+
+def _public_terms(idx: StepIndex, terms: dict[str, np.ndarray]) -> ModulationTerms:
+    """The :class:`ModulationTerms` (CPU tensors, zero-copy) of :func:`_step_terms`'s arrays."""
+    tensors = {name: torch.from_numpy(np.asarray(value)) for name, value in terms.items()}
+    return ModulationTerms(trajectory=idx.row, step=idx.step, has_next=idx.has_next, index=idx, **tensors)
 
 
 def _check_values(sums: np.ndarray, ent_min: float, names: tuple[str, str],
@@ -167,8 +161,8 @@ def _check_values(sums: np.ndarray, ent_min: float, names: tuple[str, str],
 
 def _negative_on_steps(ent: torch.Tensor, idx: StepIndex) -> bool:
     """Whether a step token has a negative entropy: the minimum of each run (one pass)."""
-    run_min = segment_reduce(ent.reshape(-1), idx.run_start.numpy(), "min")
-    return bool(((run_min < 0) & (idx.run_slot.numpy() < idx.num_steps)).any())
+    run_min = segment_reduce(ent.reshape(-1), idx.host.run_start, "min")
+    return bool(((run_min < 0) & (idx.host.run_slot < idx.num_steps)).any())
 
 
 def _token_inputs(advantages: Any, entropy: Any, step_ids: Any):
@@ -196,7 +190,7 @@ def _token_terms(advantages: Any, entropy: Any, step_ids: Any, hparams: dict[str
     if idx.num_steps:
         _check_values(sums, minimum(ent.reshape(-1)), ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
     # H_s (the step entropy) and the step's value in the mean of Eq. 7: token means over the step.
-    h, a = sums / idx.token_count.numpy()
+    h, a = sums / idx.host.token_count
     return adv, idx, _step_terms(idx, h, a, **hparams)
 
 
@@ -211,7 +205,8 @@ def modulation_terms(
     eps: float = 1e-8,
 ) -> ModulationTerms:
     """All intermediates of Eq. 7–12 for concatenated rows (see :func:`modulate_advantages`)."""
-    return _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))[2]
+    _, idx, terms = _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
+    return _public_terms(idx, terms)
 
 
 def modulate_advantages(
@@ -248,10 +243,10 @@ def modulate_advantages(
     """
     adv, idx, terms = _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
     out = _scatter_tokens(adv, idx, terms)
-    return (out, terms) if return_terms else out
+    return (out, _public_terms(idx, terms)) if return_terms else out
 
 
-def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: ModulationTerms) -> torch.Tensor:
+def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: dict[str, np.ndarray]) -> torch.Tensor:
     """Token values ``g_s · A_j + (ζ f_next(s) − mean_S A′)``; tokens in no step keep ``A_j`` (· 1 + 0).
 
     One pass over the tokens: the (scale, shift) of each step, and (1, 0) for "no step", gathered
@@ -261,11 +256,11 @@ def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: ModulationTerms) -
     if idx.num_steps == 0:
         return adv.clone()
     work = adv if adv.dtype in (torch.float32, torch.float64) else adv.float()
-    slot = idx.run_slot.numpy()
     dtype = np.float64 if work.dtype == torch.float64 else np.float32
-    scale = np.append(terms.scale.numpy(), 1.0).astype(dtype)[slot]
-    shift = np.append(terms.bonus.numpy() - terms.mean_modulated.numpy(), 0.0).astype(dtype)[slot]
-    out = affine_runs(work.reshape(-1), scale, shift, idx.run_length.numpy())
+    slot = idx.host.run_slot
+    scale = np.append(terms["scale"], 1.0).astype(dtype)[slot]
+    shift = np.append(terms["bonus"] - terms["mean_modulated"], 0.0).astype(dtype)[slot]
+    out = affine_runs(work.reshape(-1), scale, shift, idx.host.run_length)
     return out.reshape(adv.shape).to(adv.dtype)
 
 
@@ -291,7 +286,7 @@ def _row_terms(advantages: Any, step_entropy: Any, trajectory: Any, step: Any, h
     adv, values, idx = _step_inputs(advantages, step_entropy, trajectory, step)
     # Sorted order of the steps: position p holds input row order[p].
     order = np.empty(idx.num_steps, dtype=np.int64)
-    order[idx.run_slot.numpy()] = np.arange(idx.num_steps)
+    order[idx.host.run_slot] = np.arange(idx.num_steps)
     h, a = values[:, order]
     return adv, idx, _step_terms(idx, h, a, **hparams)
 
@@ -308,7 +303,8 @@ def step_modulation_terms(
     eps: float = 1e-8,
 ) -> ModulationTerms:
     """All intermediates of Eq. 7–12 for one-row-per-step input (see :func:`modulate_step_advantages`)."""
-    return _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))[2]
+    _, idx, terms = _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
+    return _public_terms(idx, terms)
 
 
 def modulate_step_advantages(
@@ -340,5 +336,5 @@ def modulate_step_advantages(
         steps sorted by (trajectory, step), when ``return_terms``).
     """
     adv, idx, terms = _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
-    out = adv.clone() if idx.num_steps == 0 else to_device(terms.centred.numpy()[idx.run_slot.numpy()], adv.device).to(adv.dtype)
-    return (out, terms) if return_terms else out
+    out = adv.clone() if idx.num_steps == 0 else to_device(terms["centred"][idx.host.run_slot], adv.device).to(adv.dtype)
+    return (out, _public_terms(idx, terms)) if return_terms else out

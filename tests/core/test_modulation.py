@@ -489,3 +489,35 @@ def test_mistake_trainer_drops_entropies():
     with_empg = empg.compute_advantages("empg", inputs)
     baseline = empg.compute_advantages("grpo", inputs)
     assert not torch.allclose(with_empg[ids >= 0], baseline[ids >= 0])
+
+
+# --- the step-slicing loop (the benchmark's speed reference, issue 17) ----------------------------
+
+
+def test_step_slicing_loop_matches_the_vectorised_path():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import bench_modulation as bm
+
+    token_ids, mask, adv, ent, turns = bm.make_batch(rows=5, length=4096, seed=7)
+    # Make one row end in a step cut off by the length limit (no end-of-turn, then padding), and
+    # give another row no steps at all.
+    row = token_ids[1, : int(mask[1].sum())].tolist()
+    cut = len(row) - 1 - row[::-1].index(bm.END[0])  # the last end-of-turn of row 1
+    token_ids[1, cut:] = bm.PAD
+    mask = token_ids != bm.PAD
+    token_ids[3] = torch.where(token_ids[3] == bm.START[0], 5, token_ids[3])
+    for hp in ({}, {"k": 2.0, "k_f": 0.5, "zeta": 0.3}):
+        ids = empg.step_ids_from_delimiters(token_ids, start=bm.START, end=bm.END, mask=mask)
+        assert int(ids[3].max()) == -1 and int(ids[0].max()) + 1 == turns[0]
+        fast = empg.modulate_advantages(adv.double(), ent.double(), ids, **hp)
+        loop = reference.step_slicing_modulation_ref(token_ids, adv.double(), ent.double(), start=bm.START, end=bm.END,
+                                                     mask=mask, **hp)
+        close(loop, fast, atol=1e-12)
+        # and against the token-level reference loops
+        close(reference.modulate_advantages_ref(adv, ent, ids, **hp), fast, atol=1e-5)
+    # No step anywhere: unchanged.
+    none = torch.full_like(token_ids, 3)
+    torch.testing.assert_close(reference.step_slicing_modulation_ref(none, adv, ent, start=bm.START, end=bm.END), adv)
