@@ -34,25 +34,25 @@ def _matches(flat: torch.Tensor, valid: torch.Tensor | None, seqs: list[list[int
     lies inside one row and touches no masked token. ``first`` holds the sorted positions of the
     sequences' first tokens and ``first_token`` the tokens there; the other tokens of the candidates
     (and their mask) are read with one gather each, for all the sequences together."""
-    cands, ats = [], []
+    cands = []
     for seq in seqs:
-        m = len(seq)
-        c = first[(first_token == seq[0]) & (first % length <= length - m)]  # fits in its row
-        cands.append(c)
-        ats.append((c[:, None] + np.arange(m)).ravel())
-    at = np.concatenate(ats)
+        c = first[first_token == seq[0]]
+        cands.append(c if len(seq) == 1 else c[c % length <= length - len(seq)])  # fits in its row
+    at = np.concatenate([c + j for seq, c in zip(seqs, cands) for j in range(len(seq))])  # column by column
     tokens = gather(flat, at) if any(len(seq) > 1 for seq in seqs) else None
     touched = gather(valid, at) if valid is not None else None
     out, offset = [], 0
     for seq, c in zip(seqs, cands):
-        m, k = len(seq), c.shape[0]
+        k = c.shape[0]
         ok = np.ones(k, dtype=bool)
-        if m > 1:
-            ok &= (tokens[offset : offset + k * m].reshape(k, m)[:, 1:] == seq[1:]).all(1)
-        if touched is not None:
-            ok &= touched[offset : offset + k * m].reshape(k, m).all(1)
-        out.append(c[ok] + (m - 1))
-        offset += k * m
+        for j in range(len(seq)):  # loops over the (short) delimiter, never over tokens
+            column = slice(offset + j * k, offset + (j + 1) * k)
+            if j:
+                ok &= tokens[column] == seq[j]
+            if touched is not None:
+                ok &= touched[column]
+        out.append(c[ok] + (len(seq) - 1))
+        offset += k * len(seq)
     return out
 
 

@@ -108,9 +108,11 @@ def _index_runs(row: np.ndarray, key: np.ndarray, start: np.ndarray, length: np.
     if np.all(step_keys[1:] > step_keys[:-1]):
         # The usual case (each step one run, steps in order, as step_ids_from_delimiters writes
         # them): the runs in a step are the steps.
-        s = step_keys.shape[0]
-        slot = np.where(in_step, np.cumsum(in_step) - 1, s)
-        step_row, step, count = row[in_step], key[in_step], length[in_step]
+        where = np.flatnonzero(in_step)
+        s = where.shape[0]
+        slot = np.full(key.shape[0], s)
+        slot[where] = np.arange(s)
+        step_row, step, count = row[where], key[where], length[where]
     else:
         sorted_keys, inverse = np.unique(np.append(combined, _NO_STEP), return_inverse=True)
         s = sorted_keys.shape[0] - 1
