@@ -521,3 +521,4 @@ def test_step_slicing_loop_matches_the_vectorised_path():
     # No step anywhere: unchanged.
     none = torch.full_like(token_ids, 3)
     torch.testing.assert_close(reference.step_slicing_modulation_ref(none, adv, ent, start=bm.START, end=bm.END), adv)
+
