@@ -97,26 +97,25 @@ def runs(x: torch.Tensor, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return start_value[0], np.diff(start_value[0], append=n), start_value[1]
 
 
-def segment_reduce(x: torch.Tensor | list[torch.Tensor], starts: np.ndarray, reduce: str = "sum") -> np.ndarray:
+def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum", *, float64: bool = False) -> np.ndarray:
     """Reduce ``x`` (1-D) over the segments ``[starts[i], starts[i + 1])`` (the last one runs to the end). One pass.
 
     ``starts`` is a host array, strictly increasing from 0, so the segments are non-empty and tile
     ``x``; a NaN in one segment never reaches another. ``reduce``: ``"sum"`` or ``"min"`` (float
-    ``x``, result in its dtype), ``"any"`` or ``"all"`` (bool ``x``, bool result). Returns
-    ``[len(starts)]`` on the host; for a list of C tensors of one size and dtype, ``[C, len(starts)]``.
+    ``x``, result in its dtype, or accumulated in float64 with ``float64=True``: the values are
+    converted as they are read, never as a whole), ``"any"`` or ``"all"`` (bool ``x``, bool result).
+    Returns ``[len(starts)]`` on the host.
     """
-    xs = x if isinstance(x, list) else [x]
-    arrays = [_numpy(t) for t in xs]
-    if all(a is not None for a in arrays):
+    a = _numpy(x)
+    if a is not None:
         ufunc = {"sum": np.add, "min": np.minimum, "any": np.logical_or, "all": np.logical_and}[reduce]
-        out = np.stack([ufunc.reduceat(a, starts) if starts.size else np.zeros(0, dtype=a.dtype) for a in arrays])
-    else:
-        offsets = to_device(np.append(starts, xs[0].shape[0]), xs[0].device)
-        how = {"sum": "sum", "min": "min", "any": "max", "all": "min"}[reduce]
-        data = [t.detach() if t.is_floating_point() else t.detach().float() for t in xs]
-        out = to_host(torch.stack([torch.segment_reduce(t, how, offsets=offsets, unsafe=True) for t in data]))
-        out = out.astype(bool) if reduce in ("any", "all") else out
-    return out if isinstance(x, list) else out[0]
+        dtype = np.float64 if float64 else a.dtype
+        return ufunc.reduceat(a, starts, dtype=dtype) if starts.size else np.zeros(0, dtype=dtype)
+    v = x.detach().double() if float64 else x.detach() if x.is_floating_point() else x.detach().float()
+    offsets = to_device(np.append(starts, x.shape[0]), x.device)
+    how = {"sum": "sum", "min": "min", "any": "max", "all": "min"}[reduce]
+    out = to_host(torch.segment_reduce(v, how, offsets=offsets, unsafe=True))
+    return out.astype(bool) if reduce in ("any", "all") else out
 
 
 def minimum(x: torch.Tensor) -> float:

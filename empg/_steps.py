@@ -173,21 +173,15 @@ def index_step_rows(trajectory, step) -> StepIndex:
     return StepIndex(host, (n,), traj.device)
 
 
-def step_sums(values: list[torch.Tensor], idx: StepIndex) -> np.ndarray:
-    """``[C, S]`` float64 sums of each input-shaped tensor of ``values`` over the tokens of each step.
+def step_sums(values: torch.Tensor, idx: StepIndex, *, float64: bool = False) -> np.ndarray:
+    """``[S]`` float64 sums of ``values`` (input-shaped) over the tokens of each step of ``idx``.
 
-    One pass per tensor: a sum per run in the tensor's dtype (float32 for half types), then per step
-    in float64 on the host (S values). Runs in no step go to the dropped slot S, so their values,
-    even NaN, never reach a step.
+    One pass: a sum per run (in the values' dtype, float32 for half types, or accumulated in float64
+    with ``float64=True``), then per step in float64 on the host (S values). Runs in no step go to the
+    dropped slot S, so their values, even NaN, never reach a step.
     """
-    slot, s = idx.host.run_slot, idx.num_steps
-    flat = [v.reshape(-1) if v.dtype in (torch.float32, torch.float64) else v.reshape(-1).float() for v in values]
-    starts = idx.host.run_start
-    if len({t.dtype for t in flat}) == 1:
-        per_run = segment_reduce(flat, starts)  # [C, R], one pass per tensor
-    else:
-        per_run = np.stack([segment_reduce(t, starts).astype(np.float64) for t in flat])
-    out = np.empty((len(values), s))
-    for c in range(len(values)):
-        out[c] = np.bincount(slot, weights=per_run[c], minlength=s + 1)[:s]
-    return out
+    flat = values.reshape(-1)
+    if flat.dtype not in (torch.float32, torch.float64):
+        flat = flat.float()
+    per_run = segment_reduce(flat, idx.host.run_start, float64=float64)
+    return np.bincount(idx.host.run_slot, weights=per_run, minlength=idx.num_steps + 1)[: idx.num_steps]

@@ -169,7 +169,7 @@ def step_entropies(entropy: Any, step_ids: Any) -> tuple[torch.Tensor, torch.Ten
     ids = as_int_tensor(step_ids, "step_ids").to(ent.device)
     check_same_shape(ent, "entropy", ids, "step_ids")
     idx = index_steps(ids)
-    h = step_sums([ent], idx)[0] / idx.host.token_count
+    h = step_sums(ent, idx, float64=True) / idx.host.token_count
     if not np.isfinite(h.sum()):
         raise ValueError("entropy holds NaN/inf on step tokens (or their sum overflows)")
     return to_device(h, ent.device).to(ent.dtype), idx.row, idx.step

@@ -180,13 +180,15 @@ def _token_terms(advantages: Any, entropy: Any, step_ids: Any, hparams: dict[str
     """Validated inputs of the concatenated-rows layout and their Eq. 7–12 terms.
 
     Passes over the tokens: the runs of ``step_ids``, one sum per run of the entropy and of the
-    advantages, the minimum of the entropy. Host synchronisations on a GPU: five (the run count and
-    the runs, the two per-run sums, the minimum), whatever the number of steps.
+    advantages, the minimum of the entropy.
     """
     _check_hparams(**hparams)
     adv, ent, ids = _token_inputs(advantages, entropy, step_ids)
     idx = index_steps(ids)
-    sums = step_sums([ent, adv], idx)  # [2, S]: Σ entropy and Σ advantage over each step's tokens
+    # Σ entropy and Σ advantage over each step's tokens. The entropy is accumulated in float64:
+    # Eq. 12 divides by the batch's entropy range, which a near-uniform policy makes tiny, and would
+    # amplify float32 rounding.
+    sums = np.stack([step_sums(ent, idx, float64=True), step_sums(adv, idx)])
     if idx.num_steps:
         _check_values(sums, minimum(ent.reshape(-1)), ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
     # H_s (the step entropy) and the step's value in the mean of Eq. 7: token means over the step.

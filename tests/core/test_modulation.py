@@ -522,3 +522,20 @@ def test_step_slicing_loop_matches_the_vectorised_path():
     none = torch.full_like(token_ids, 3)
     torch.testing.assert_close(reference.step_slicing_modulation_ref(none, adv, ent, start=bm.START, end=bm.END), adv)
 
+
+
+def test_step_entropies_accumulate_in_float64():
+    # A near-uniform policy: float32 token entropies around 10.4 nats whose step means differ by
+    # ~1e-4 nats. Eq. 12 divides by that range, so float32 sums over 300-token steps (error ~1e-3
+    # on a sum of ~3000) would move H̃ by ~1e-2; float64 accumulation keeps it at float32 input precision.
+    gen = torch.Generator().manual_seed(8)
+    b, n_steps, size = 4, 5, 300
+    ids = torch.arange(n_steps).repeat_interleave(size).repeat(b, 1)
+    offsets = torch.rand(b, n_steps, 1, generator=gen, dtype=torch.float64) * 1e-4
+    ent64 = (10.4 + offsets + 1e-3 * torch.rand(b, n_steps, size, generator=gen, dtype=torch.float64)).reshape(b, -1)
+    ent = ent64.float()
+    terms = empg.modulation_terms(torch.ones(b, n_steps * size), ent, ids)
+    h = ent.double().reshape(b, n_steps, size).mean(-1).reshape(-1)  # exact means of the float32 inputs
+    close(terms.step_entropy, h, atol=1e-12)
+    close(terms.normalized_entropy, (h - h.min()) / (h.max() - h.min() + EPS), atol=1e-6)
+    close(empg.step_entropies(ent64, ids)[0], ent64.reshape(b, n_steps, size).mean(-1).reshape(-1), atol=1e-12)
