@@ -102,8 +102,10 @@ def step_ids_from_delimiters(
             ``end`` where one is a suffix of the other (one position would open and close a step), a
             ``mask`` of another shape, or an unknown ``truncated``.
 
-    Cost: three passes over the tokens (two delimiter scans and the final write; a fourth applies
-    ``mask``) plus work on the matches; on a GPU, four host synchronisations (match counts) per call.
+    Cost: two passes over the tokens (one scan for the delimiters' first tokens, one write of the
+    ids; with ``mask``, one more over the mask, and a fourth only when a kept step holds masked
+    tokens) plus host work on the K matches. On a GPU a call synchronises with the host nine times,
+    whatever the number of steps (``docs/benchmarks.md``).
     """
     tokens = as_int_tensor(token_ids, "token_ids")
     if tokens.ndim != 2:

@@ -56,7 +56,10 @@ def gather(x: torch.Tensor, index: np.ndarray) -> np.ndarray:
 
 
 def equal_positions(x: torch.Tensor, values: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted positions ``p`` where ``x[p]`` (``x`` 1-D) equals one of ``values``, and ``x[p]``: host arrays. One pass."""
+    """Sorted positions ``p`` where ``x[p]`` (``x`` 1-D) equals one of ``values``, and ``x[p]`` (host arrays).
+
+    One pass.
+    """
     a = _numpy(x)
     if a is not None:
         hit = a == values[0]
@@ -125,7 +128,7 @@ def minimum(x: torch.Tensor) -> float:
 
 
 def repeat(values: np.ndarray, lengths: np.ndarray, total: int, device: torch.device) -> torch.Tensor:
-    """``values[i]`` repeated ``lengths[i]`` times, as a ``[total]`` tensor on ``device`` (int64 host arrays in). One pass."""
+    """``values[i]`` repeated ``lengths[i]`` times, as a ``[total]`` tensor on ``device`` (host arrays in). One pass."""
     if NUMPY_ON_CPU and device.type == "cpu":
         return torch.from_numpy(np.repeat(values, lengths))
     both = to_device(np.stack([values, lengths]), device)

@@ -94,7 +94,9 @@ _NO_STEP = np.iinfo(np.int64).max
 
 def _index_runs(row: np.ndarray, key: np.ndarray, start: np.ndarray, length: np.ndarray, span: int, shape,
                 device) -> StepIndex:
-    """The :class:`StepIndex` of runs ``(row, key, start, length)`` (host arrays, ``0 <= row``, ``-1 <= key < span - 1``).
+    """The :class:`StepIndex` of runs ``(row, key, start, length)``.
+
+    Host arrays, ``0 <= row`` and ``-1 <= key < span - 1``.
 
     Runs with ``key < 0`` are in no step. The combined key ``row · span + key + 1`` orders the
     steps; when the step runs are already in strictly increasing order (each step one run, as

@@ -130,11 +130,12 @@ class LossConfig:
 
 
 def _check_number(cfg: object, name: str, *, low: float, strict: bool = False, optional: bool = False) -> None:
-    """``ValueError`` naming the field unless it is a finite real number >= low (> low when strict), or None when optional."""
+    """``ValueError`` naming the field unless it is a finite number >= low (> low if strict), or None if optional."""
     value = getattr(cfg, name)
     if value is None and optional:
         return
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < low or (strict and value == low):
         bound = f"{'>' if strict else '>='} {low:g}"
-        raise ValueError(f"{type(cfg).__name__}.{name} must be a finite number {bound}{' or None' if optional else ''}, got {value!r}")
+        bound += " or None" if optional else ""
+        raise ValueError(f"{type(cfg).__name__}.{name} must be a finite number {bound}, got {value!r}")

@@ -96,7 +96,8 @@ class ModulationTerms:
         values = torch.cat([stats, table[2].std(unbiased=False).reshape(1)]).tolist()  # one host read
         out = {f"{prefix}/num_steps": float(self.num_steps)}
         for i, name in enumerate(named):
-            out[f"{prefix}/{name}_mean"], out[f"{prefix}/{name}_min"], out[f"{prefix}/{name}_max"] = values[3 * i : 3 * i + 3]
+            mean, low, high = values[3 * i : 3 * i + 3]
+            out[f"{prefix}/{name}_mean"], out[f"{prefix}/{name}_min"], out[f"{prefix}/{name}_max"] = mean, low, high
         out[f"{prefix}/scale_std"] = values[-1]
         return out
 
@@ -241,7 +242,13 @@ def modulate_advantages(
     Returns:
         A new ``[B, L]`` tensor in the dtype of ``advantages`` (and the terms when ``return_terms``).
         Tokens in no step keep their input value (mask them out of the loss). With no steps at all
-        the input is returned as a copy.
+        the input is returned as a copy. No gradient flows through it (advantages are constants of
+        the loss).
+
+    Cost: five passes over the tokens (the runs of ``step_ids``, a sum per run of the entropy, in
+    float64, and of the advantages, the entropy's minimum, the multiply-add that writes the output);
+    everything else works on the R runs and S steps, on the host. On a GPU a call synchronises with
+    the host nine times, whatever the number of steps (``docs/benchmarks.md``).
     """
     adv, idx, terms = _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
     out = _scatter_tokens(adv, idx, terms)
@@ -335,8 +342,12 @@ def modulate_step_advantages(
 
     Returns:
         A new ``[S]`` tensor in the dtype of ``advantages``, in the input row order (and the terms,
-        steps sorted by (trajectory, step), when ``return_terms``).
+        steps sorted by (trajectory, step), when ``return_terms``). On a GPU a call synchronises with
+        the host three times (the rows go to the host once, the result comes back once).
     """
     adv, idx, terms = _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
-    out = adv.clone() if idx.num_steps == 0 else to_device(terms["centred"][idx.host.run_slot], adv.device).to(adv.dtype)
+    if idx.num_steps == 0:
+        out = adv.clone()
+    else:  # each input row gets its step's A″
+        out = to_device(terms["centred"][idx.host.run_slot], adv.device).to(adv.dtype)
     return (out, _public_terms(idx, terms)) if return_terms else out
