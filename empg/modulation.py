@@ -39,6 +39,9 @@ __all__ = [
 class ModulationTerms:
     """Every intermediate of Eq. 7–12, one value per step, steps sorted by (trajectory, step).
 
+    The values are small (S per batch) and are CPU tensors (float64, ids int64) whatever the
+    device of the input; :meth:`stats` reads them all with one host read.
+
     Attributes:
         trajectory, step: ``[S]`` which step each entry is (row of the batch for concatenated rows).
         step_entropy: ``[S]`` H_s, the mean token entropy of the step.
@@ -79,7 +82,11 @@ class ModulationTerms:
         return self.index.token_step
 
     def stats(self, prefix: str = "empg") -> dict[str, float]:
-        """Summary statistics for logging, namespaced ``{prefix}/...``."""
+        """Summary statistics for logging, namespaced ``{prefix}/...`` (names in :data:`empg.metrics.METRICS`).
+
+        The mean, min and max over the steps of the step entropy, H̃, g, f, the bonus and the
+        advantages in and out, the std of g, and the number of steps.
+        """
         if self.num_steps == 0:
             return {f"{prefix}/num_steps": 0.0}
         named = {
