@@ -181,6 +181,8 @@ def _token_inputs(advantages: Any, entropy: Any, step_ids: Any):
         raise ValueError(f"advantages must be 2-D [B, L], got shape {tuple(adv.shape)}")
     check_same_shape(adv, "advantages", ent, "entropy")
     check_same_shape(adv, "advantages", ids, "step_ids")
+    if ent.dtype not in (torch.float32, torch.float64):  # half types: the kernels read float32
+        ent = ent.float()
     return adv, ent.to(adv.device), ids.to(adv.device)
 
 

@@ -539,3 +539,15 @@ def test_step_entropies_accumulate_in_float64():
     close(terms.step_entropy, h, atol=1e-12)
     close(terms.normalized_entropy, (h - h.min()) / (h.max() - h.min() + EPS), atol=1e-6)
     close(empg.step_entropies(ent64, ids)[0], ent64.reshape(b, n_steps, size).mean(-1).reshape(-1), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_half_and_full_precision_inputs(dtype):
+    adv, ent, ids = _random_token_batch(31, b=3, length=12)
+    out = empg.modulate_advantages(adv.to(dtype), ent.to(dtype), ids)
+    assert out.dtype == dtype
+    expected = reference.modulate_advantages_ref(adv.to(dtype).double(), ent.to(dtype).double(), ids)
+    tol = {torch.float16: 1e-2, torch.bfloat16: 5e-2, torch.float32: 1e-5, torch.float64: 1e-12}[dtype]
+    close(out.double(), expected, atol=tol)
+    h, _, _ = empg.step_entropies(ent.to(dtype), ids)
+    assert h.dtype == dtype
