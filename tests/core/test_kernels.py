@@ -180,3 +180,24 @@ class _counting_tensor_reads:
     def __exit__(self, *exc):
         for name, real in self.saved.items():
             setattr(torch.Tensor, name, real)
+
+
+def test_torch_path_matches_the_references_on_random_batches(monkeypatch):
+    # The torch kernels (what a GPU runs) against the loop references, on small random batches with
+    # every option: masks with holes, a step open at the row start, dropped truncated steps.
+    from empg import reference
+
+    monkeypatch.setattr(_kernels, "NUMPY_ON_CPU", False)
+    gen = torch.Generator().manual_seed(5)
+    for case in range(40):
+        b, length = int(torch.randint(1, 4, (1,), generator=gen)), int(torch.randint(1, 30, (1,), generator=gen))
+        toks = torch.randint(0, 6, (b, length), generator=gen)
+        mask = torch.rand(b, length, generator=gen) > 0.15
+        kw = dict(start=[1, 2], end=[3], mask=mask if case % 2 else None, first_step_open=case % 3 == 0,
+                  truncated="drop" if case % 4 == 1 else "keep")
+        ids = empg.step_ids_from_delimiters(toks, **kw)
+        assert ids.tolist() == reference.step_ids_from_delimiters_ref(toks, **kw).tolist(), case
+        adv = torch.randn(b, length, generator=gen, dtype=torch.float64)
+        ent = torch.rand(b, length, generator=gen, dtype=torch.float64)
+        torch.testing.assert_close(empg.modulate_advantages(adv, ent, ids, zeta=0.3),
+                                   reference.modulate_advantages_ref(adv, ent, ids, zeta=0.3), rtol=0, atol=1e-12)
