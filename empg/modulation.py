@@ -15,7 +15,6 @@ Per batch, over the set S of its steps:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
