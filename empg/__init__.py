@@ -4,7 +4,8 @@ The core is pure torch: entropies and Proposition 1, step structure, the modulat
 outcome advantages (GRPO/DAPO), losses, and a registry of advantage estimators.
 """
 
-from ._steps import StepIndex, index_step_rows, index_steps, step_ids_from_delimiters
+from ._delimiters import step_ids_from_delimiters
+from ._steps import StepIndex, index_step_rows, index_steps
 from .advantages import broadcast_to_steps, dynamic_sampling_mask, grpo_advantages, reinforce_advantages
 from .config import VARIANTS, EMPGConfig, LossConfig, OutcomeConfig
 from .entropy import expected_score_norm_sq, renyi2_entropy, step_entropies, token_entropy

@@ -6,6 +6,7 @@ Every public function of :mod:`empg` accepts tensors (numpy arrays are converted
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -73,5 +74,5 @@ def check_same_shape(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str)
 def check_positive(value: float, name: str, *, allow_zero: bool = True) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {value}")

@@ -1,299 +1,189 @@
-"""Step structure of a batch, for both layouts of spec §1 (vectorised; no loop over tokens).
+"""Step structure of a batch, for both layouts of spec §1 (vectorised; no loop over tokens or steps).
 
-A :class:`StepIndex` lists the S steps of a batch sorted by (trajectory, step) and tells, for
-each step, which step of the same trajectory comes next. Both public layouts reduce to it, so the
-modulation has exactly one implementation.
+A :class:`StepIndex` lists the S steps of a batch sorted by (trajectory, step), tells for each step
+which step of the same trajectory comes next, and maps the input onto the steps through *runs*:
+maximal stretches of equal step id inside a row (concatenated rows) or single rows (step rows).
+A row of 4096 tokens with 16 turns has about 33 runs, so after the one pass that finds the runs
+everything works on R ≈ 2·S values: on the host, in numpy, whatever the tokens' device.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
+import numpy as np
 import torch
 
 from ._checks import as_int_tensor, check_same_shape
+from ._kernels import repeat, runs, segment_reduce, to_host
 
-__all__ = ["StepIndex", "index_steps", "index_step_rows", "step_ids_from_delimiters"]
+__all__ = ["StepIndex", "HostSteps", "index_steps", "index_step_rows"]
+
+
+def _view(name: str, doc: str) -> property:
+    return property(lambda self: torch.from_numpy(getattr(self.host, name)), doc=doc)
 
 
 @dataclass(frozen=True)
+class HostSteps:
+    """The arrays of a :class:`StepIndex`, as numpy arrays on the host (what the core computes with)."""
+
+    row: np.ndarray
+    step: np.ndarray
+    next_step: np.ndarray
+    token_count: np.ndarray
+    run_slot: np.ndarray
+    run_start: np.ndarray
+    run_length: np.ndarray
+
+
 class StepIndex:
-    """The steps of a batch, sorted by (trajectory, step).
+    """The steps of a batch, sorted by (trajectory, step), and the runs of input that make them up.
+
+    The arrays are small (S or R values) and live on the host whatever the input's device: each
+    attribute below is a CPU tensor (a zero-copy view of ``host``, the numpy arrays).
 
     Attributes:
         row: ``[S]`` trajectory of each step (the row for concatenated rows, the id for step rows).
         step: ``[S]`` step index inside its trajectory.
         next_step: ``[S]`` position (in this sorted list) of the next step of the same trajectory,
             or -1 for the last step of a trajectory.
-        token_step: concatenated rows: ``[B, L]`` position of each token's step, -1 for tokens in no
-            step. Step rows: ``[S_in]`` position of each input row.
-        in_step: bool mask of ``token_step >= 0``.
         token_count: ``[S]`` number of tokens (or input rows) of each step.
+        run_slot: ``[R]`` step position of each run of the input (flattened, in input order), ``S``
+            for a run in no step: a table of S + 1 entries is gathered per run without a mask.
+        run_start: ``[R]`` position of each run's first token in the flattened input.
+        run_length: ``[R]`` tokens in each run (all 1 for step rows); they sum to the input's size.
+        shape: the input's shape, ``(B, L)`` or ``(S_in,)``.
+        device: the input's device.
+        host: the same arrays as numpy arrays (:class:`HostSteps`).
     """
 
-    row: torch.Tensor
-    step: torch.Tensor
-    next_step: torch.Tensor
-    token_step: torch.Tensor
-    in_step: torch.Tensor
-    token_count: torch.Tensor
+    def __init__(self, host: HostSteps, shape: tuple[int, ...], device: torch.device):
+        self.host, self.shape, self.device = host, tuple(shape), torch.device(device)
+
+    row = _view("row", "``[S]`` trajectory of each step.")
+    step = _view("step", "``[S]`` step index inside its trajectory.")
+    next_step = _view("next_step", "``[S]`` position of the next step of the same trajectory, -1 for none.")
+    token_count = _view("token_count", "``[S]`` tokens (or input rows) of each step.")
+    run_slot = _view("run_slot", "``[R]`` step position of each run, S for a run in no step.")
+    run_start = _view("run_start", "``[R]`` position of each run's first token.")
+    run_length = _view("run_length", "``[R]`` tokens in each run.")
 
     @property
     def num_steps(self) -> int:
-        return int(self.row.numel())
+        return int(self.host.row.shape[0])
 
     @property
     def has_next(self) -> torch.Tensor:
-        return self.next_step >= 0
+        return torch.from_numpy(self.host.next_step >= 0)
 
-    @property
-    def slot(self) -> torch.Tensor:
-        """``token_step`` with tokens in no step sent to an extra slot ``S`` (for gathers/bincounts)."""
-        return torch.where(self.in_step, self.token_step, torch.full_like(self.token_step, self.num_steps))
+    @cached_property
+    def token_step(self) -> torch.Tensor:
+        """Input-shaped position of each token's (row's) step, -1 for tokens in no step, on the input's device.
 
-
-def _next_of_sorted(row: torch.Tensor) -> torch.Tensor:
-    """For steps sorted by (row, step): the next position when it has the same row, else -1."""
-    s = row.numel()
-    nxt = torch.full((s,), -1, dtype=torch.long, device=row.device)
-    if s > 1:
-        same = row[1:] == row[:-1]
-        pos = torch.arange(1, s, device=row.device)
-        nxt[:-1] = torch.where(same, pos, torch.full_like(pos, -1))
-    return nxt
+        One pass over the tokens, computed on first use.
+        """
+        slot = np.where(self.host.run_slot < self.num_steps, self.host.run_slot, -1)
+        return repeat(slot, self.host.run_length, int(np.prod(self.shape)), self.device).reshape(self.shape)
 
 
-def index_steps(step_ids: torch.Tensor) -> StepIndex:
-    """Index the steps of concatenated rows ``step_ids [B, L]`` (-1 = token in no step)."""
+#: The combined key of runs in no step: sorts after every step.
+_NO_STEP = np.iinfo(np.int64).max
+
+
+def _index_runs(row: np.ndarray, key: np.ndarray, start: np.ndarray, length: np.ndarray, span: int, shape,
+                device) -> StepIndex:
+    """The :class:`StepIndex` of runs ``(row, key, start, length)``.
+
+    Host arrays, ``0 <= row`` and ``-1 <= key < span - 1``.
+
+    Runs with ``key < 0`` are in no step. The combined key ``row · span + key + 1`` orders the
+    steps; when the step runs are already in strictly increasing order (each step one run, as
+    :func:`empg.step_ids_from_delimiters` writes them), they are the steps. Otherwise one sort,
+    ``np.unique`` (with runs in no step given the largest key, one such entry always appended),
+    numbers the distinct (row, key) pairs in sorted order.
+    """
+    in_step = key >= 0
+    combined = np.where(in_step, row * span + key + 1, _NO_STEP)
+    step_keys = combined[in_step]
+    if np.all(step_keys[1:] > step_keys[:-1]):
+        # The usual case (each step one run, steps in order, as step_ids_from_delimiters writes
+        # them): the runs in a step are the steps.
+        where = np.flatnonzero(in_step)
+        s = where.shape[0]
+        slot = np.full(key.shape[0], s)
+        slot[where] = np.arange(s)
+        step_row, step, count = row[where], key[where], length[where]
+    else:
+        sorted_keys, inverse = np.unique(np.append(combined, _NO_STEP), return_inverse=True)
+        s = sorted_keys.shape[0] - 1
+        slot = inverse[:-1]  # runs in no step get slot s
+        step_row, step = np.divmod(sorted_keys[:s], span)
+        step -= 1
+        count = np.bincount(slot, weights=length, minlength=s + 1)[:s].astype(np.int64)
+    last = np.ones(s, dtype=bool)  # the last step of its row
+    last[:-1] = step_row[1:] != step_row[:-1]
+    next_step = np.where(last, -1, np.arange(1, s + 1))
+    return StepIndex(HostSteps(step_row, step, next_step, count, slot, start, length), shape, device)
+
+
+def index_steps(step_ids) -> StepIndex:
+    """Index the steps of concatenated rows ``step_ids [B, L]`` (-1 = token in no step).
+
+    One pass over the tokens (their runs), then work on the R runs on the host. Host
+    synchronisations on a GPU: two (the run count and the copy of the runs), whatever the number
+    of steps.
+    """
     ids = as_int_tensor(step_ids, "step_ids")
     if ids.ndim != 2:
         raise ValueError(f"step_ids must be 2-D [B, L], got shape {tuple(ids.shape)}")
-    if ids.numel() and int(ids.min()) < -1:
+    b, length = ids.shape
+    start, run_length, key = runs(ids.reshape(-1), max(length, 1))
+    if key.size and key.min() < -1:
         raise ValueError("step_ids must be >= 0 for step tokens and -1 for tokens in no step, got values < -1")
-    in_step = ids >= 0
-    b, _ = ids.shape
-    width = int(ids.max()) + 1 if bool(in_step.any()) else 1
-    rows = torch.arange(b, device=ids.device).unsqueeze(1)
-    key = rows * width + ids.clamp_min(0)
-    n_keys = b * width
-    if n_keys <= 4 * ids.numel() + 1024:
-        # Dense (row, step) keys: one bincount and a cumsum, no sort and no boolean indexing.
-        # Tokens in no step go to an extra bin n_keys that is dropped.
-        key = torch.where(in_step, key, torch.full_like(key, n_keys))
-        counts_all = torch.bincount(key.reshape(-1), minlength=n_keys + 1)[:n_keys]
-        present = counts_all > 0
-        position = torch.cumsum(present.long(), 0) - 1
-        uniq = torch.nonzero(present).squeeze(1)
-        counts = counts_all[uniq]
-        token_step = torch.where(in_step, position[key.clamp_max(n_keys - 1)], torch.full_like(key, -1))
-    else:  # sparse, very large step ids: sort the keys instead
-        uniq, inverse, counts = torch.unique(key[in_step], sorted=True, return_inverse=True, return_counts=True)
-        token_step = torch.full_like(ids, -1)
-        token_step[in_step] = inverse
-    row = torch.div(uniq, width, rounding_mode="floor")
-    return StepIndex(
-        row=row,
-        step=uniq - row * width,
-        next_step=_next_of_sorted(row),
-        token_step=token_step,
-        in_step=in_step,
-        token_count=counts,
-    )
+    span = int(key.max()) + 2 if key.size else 1
+    if span >= _NO_STEP // (b + 1):
+        raise ValueError(f"step_ids must be < {_NO_STEP // (b + 1) - 2} (rows x ids must fit in int64), got {span - 2}")
+    return _index_runs(start // max(length, 1), key, start, run_length, span, (b, length), ids.device)
 
 
-def index_step_rows(trajectory: torch.Tensor, step: torch.Tensor) -> StepIndex:
+def index_step_rows(trajectory, step) -> StepIndex:
     """Index one-row-per-step input: ``trajectory [S]`` ids, ``step [S]`` index, rows in any order.
 
-    Each (trajectory, step) pair must occur once.
+    Each (trajectory, step) pair must occur once. Trajectory ids and step indices may be any
+    integers: they are ranked first, so the combined key cannot overflow.
     """
     traj = as_int_tensor(trajectory, "trajectory")
     stp = as_int_tensor(step, "step")
     if traj.ndim != 1:
         raise ValueError(f"trajectory must be 1-D [S], got shape {tuple(traj.shape)}")
     check_same_shape(traj, "trajectory", stp, "step")
-    s = traj.numel()
-    if s == 0:
-        empty = traj.new_empty(0)
-        return StepIndex(empty, empty, empty, empty, empty.bool(), empty)
-    # Sort by (trajectory, step) with two stable sorts (no overflow-prone combined key).
-    order = torch.argsort(stp, stable=True)
-    order = order[torch.argsort(traj[order], stable=True)]
-    t_sorted, s_sorted = traj[order], stp[order]
-    if s > 1:
-        dup = (t_sorted[1:] == t_sorted[:-1]) & (s_sorted[1:] == s_sorted[:-1])
-        if dup.any():
-            i = int(torch.nonzero(dup)[0, 0])
-            raise ValueError(
-                f"step: (trajectory, step) = ({int(t_sorted[i])}, {int(s_sorted[i])}) occurs more than once"
-            )
-    token_step = torch.empty_like(order)
-    token_step[order] = torch.arange(s, device=order.device)
-    return StepIndex(
-        row=t_sorted,
-        step=s_sorted,
-        next_step=_next_of_sorted(t_sorted),
-        token_step=token_step,
-        in_step=torch.ones(s, dtype=torch.bool, device=order.device),
-        token_count=torch.ones(s, dtype=torch.long, device=order.device),
-    )
+    n = traj.shape[0]
+    ids = to_host(torch.stack([traj, stp.to(traj.device)]))  # one copy to the host
+    traj_values, traj_rank = np.unique(ids[0], return_inverse=True)
+    step_values, step_rank = np.unique(ids[1], return_inverse=True)
+    ranked = _index_runs(traj_rank, step_rank, np.arange(n), np.ones(n, dtype=np.int64), step_values.shape[0] + 1, (n,),
+                         traj.device)
+    h = ranked.host
+    if ranked.num_steps < n:  # some (trajectory, step) pair holds two rows
+        i = int(np.argmax(h.token_count))
+        pair = (int(traj_values[h.row[i]]), int(step_values[h.step[i]]))
+        raise ValueError(f"step: (trajectory, step) = {pair} occurs more than once")
+    host = HostSteps(traj_values[h.row], step_values[h.step], h.next_step, h.token_count, h.run_slot, h.run_start,
+                     h.run_length)
+    return StepIndex(host, (n,), traj.device)
 
 
-def _as_sequence(seq, name: str, device) -> torch.Tensor:
-    t = as_int_tensor(seq, name) if not isinstance(seq, int) else torch.tensor([seq])
-    t = t.reshape(-1).to(device)
-    if t.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty sequence of token ids")
-    return t
+def step_sums(values: torch.Tensor, idx: StepIndex, *, float64: bool = False) -> np.ndarray:
+    """``[S]`` float64 sums of ``values`` (input-shaped) over the tokens of each step of ``idx``.
 
-
-def _match_ends(tokens: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
-    """``[B, L]`` bool: True at position p when ``tokens[:, p-m+1 : p+1] == seq`` (m = len(seq))."""
-    b, length = tokens.shape
-    m = seq.numel()
-    hit = torch.zeros(b, length, dtype=torch.bool, device=tokens.device)
-    if m > length:
-        return hit
-    ok = torch.ones(b, length - m + 1, dtype=torch.bool, device=tokens.device)
-    for j in range(m):  # loop over the (short) delimiter, never over tokens
-        ok &= tokens[:, j : length - m + 1 + j] == seq[j]
-    hit[:, m - 1 :] = ok
-    return hit
-
-
-def _last_before(hit: torch.Tensor, initial: int) -> torch.Tensor:
-    """``[B, L]``: the largest position p < t with ``hit[:, p]``, or ``initial`` when none."""
-    b, length = hit.shape
-    pos = torch.arange(length, device=hit.device).expand(b, length)
-    marked = torch.where(hit, pos, torch.full_like(pos, initial))
-    shifted = torch.cat([torch.full((b, 1), initial, dtype=pos.dtype, device=hit.device), marked[:, :-1]], 1)
-    return torch.cummax(shifted, dim=1).values
-
-
-def step_ids_from_delimiters(
-    token_ids,
-    *,
-    start,
-    end,
-    mask=None,
-    first_step_open: bool = False,
-    truncated: str = "keep",
-) -> torch.Tensor:
-    """Step ids for concatenated multi-turn rows (spec §1), found from delimiter token sequences.
-
-    A step is the tokens after a ``start`` sequence (the assistant header), up to and including the
-    next ``end`` sequence (end-of-turn). Delimiters are matched on token ids, never by parsing text.
-    A ``start`` met inside an open step begins a new step. Steps are numbered 0, 1, 2, … per row;
-    every other token gets -1.
-
-    Args:
-        token_ids: ``[B, L]`` int token ids.
-        start: the header sequence, a list of ints or a 1-D tensor (an int is a 1-token sequence).
-        end: the end-of-turn sequence, same forms.
-        mask: optional ``[B, L]`` bool, False for padding; masked tokens get -1 and never match
-            (a delimiter that touches a masked token does not count). A masked token inside a step
-            does not split it: the step's other tokens keep one id.
-        first_step_open: True when each row begins inside a step whose header sits in the prompt
-            (the first turn of the response has no header).
-        truncated: what to do with a step cut off before its ``end`` sequence (the generation hit
-            its length limit): ``"keep"`` (default) keeps its tokens as a step, since the policy did
-            sample them; ``"drop"`` gives them -1.
-
-    Returns:
-        ``[B, L]`` int64 step ids.
-
-    Raises:
-        ValueError: ``token_ids`` not 2-D or not integer, an empty ``start``/``end``, ``start`` and
-            ``end`` where one is a suffix of the other (one position would open and close a step), a
-            ``mask`` of another shape, or an unknown ``truncated``.
+    One pass: a sum per run (in the values' dtype, float32 for half types, or accumulated in float64
+    with ``float64=True``), then per step in float64 on the host (S values). Runs in no step go to the
+    dropped slot S, so their values, even NaN, never reach a step.
     """
-    tokens = as_int_tensor(token_ids, "token_ids")
-    if tokens.ndim != 2:
-        raise ValueError(f"token_ids must be 2-D [B, L], got shape {tuple(tokens.shape)}")
-    if truncated not in ("keep", "drop"):
-        raise ValueError(f"truncated must be 'keep' or 'drop', got {truncated!r}")
-    start_seq = _as_sequence(start, "start", tokens.device)
-    end_seq = _as_sequence(end, "end", tokens.device)
-    short, long_ = sorted((start_seq.tolist(), end_seq.tolist()), key=len)
-    if long_[len(long_) - len(short) :] == short:
-        # Every match of the longer one would also match the shorter one: one position would both
-        # open and close a step. (ChatML's "assistant\n" and "<|im_end|>\n" share only their last
-        # token, which is fine: the tokens before it differ.)
-        raise ValueError(f"start and end must not be suffixes of one another, got {start_seq.tolist()} and {end_seq.tolist()}")
-    valid = torch.ones_like(tokens, dtype=torch.bool)
-    if mask is not None:
-        m = torch.as_tensor(mask, device=tokens.device)
-        check_same_shape(tokens, "token_ids", m, "mask")
-        valid = m.bool()
-    b, length = tokens.shape
-    if length == 0:
-        return tokens.clone()
-    start_hit = _match_ends(tokens, start_seq)
-    end_hit = _match_ends(tokens, end_seq)
-    # A delimiter touching padding does not count.
-    win_s = _window_valid(valid, start_seq.numel())
-    win_e = _window_valid(valid, end_seq.numel())
-    start_hit &= win_s
-    end_hit &= win_e
-    none = -2
-    last_start = _last_before(start_hit, -1 if first_step_open else none)
-    last_end = _last_before(end_hit, none)
-    in_step = (last_start > last_end) & (last_start > none) & valid
-    # Tokens of a start sequence that opens a step inside an open step are header, not content.
-    in_step &= ~_covered(start_hit, start_seq.numel())
-    if truncated == "drop":
-        # A step is closed when an end match completes at or after its tokens and before the next
-        # header completes (positions of last tokens; L when there is none, so next_end == L, "no
-        # end at all", is never closed). An end and a start never complete at the same position.
-        next_end = _first_at_or_after(end_hit)
-        next_start = _first_at_or_after(start_hit)
-        in_step &= next_end < next_start
-    # Dense numbering: a token begins a step when its opening header differs from that of the
-    # previous step token of the row (not merely the previous token: a masked token inside a step
-    # must not split it).
-    prev_pos = _last_before(in_step, -1)
-    prev_open = torch.gather(last_start, 1, prev_pos.clamp_min(0))
-    begins = in_step & ((prev_pos < 0) | (prev_open != last_start))
-    ids = torch.cumsum(begins.long(), dim=1) - 1
-    return torch.where(in_step, ids, torch.full_like(ids, -1))
-
-
-def _window_valid(valid: torch.Tensor, m: int) -> torch.Tensor:
-    """``[B, L]``: True at p when positions p-m+1..p are all valid."""
-    b, length = valid.shape
-    out = torch.zeros_like(valid)
-    if m > length:
-        return out
-    ok = torch.ones(b, length - m + 1, dtype=torch.bool, device=valid.device)
-    for j in range(m):
-        ok &= valid[:, j : length - m + 1 + j]
-    out[:, m - 1 :] = ok
-    return out
-
-
-def _covered(hit: torch.Tensor, m: int) -> torch.Tensor:
-    """``[B, L]``: True on every token of a matched sequence of length m ending at a hit."""
-    out = hit.clone()
-    for j in range(1, m):
-        out[:, :-j] |= hit[:, j:]
-    return out
-
-
-def _first_at_or_after(hit: torch.Tensor) -> torch.Tensor:
-    """``[B, L]``: the smallest position p >= t with ``hit[:, p]``, or L when none."""
-    b, length = hit.shape
-    pos = torch.arange(length, device=hit.device).expand(b, length)
-    marked = torch.where(hit, pos, torch.full_like(pos, length))
-    return torch.flip(torch.cummin(torch.flip(marked, [1]), dim=1).values, [1])
-
-
-
-def scatter_step_mean(values: torch.Tensor, idx: StepIndex) -> torch.Tensor:
-    """``[S]`` float64 mean of ``values [B, L]`` over the tokens of each step of ``idx``.
-
-    Tokens in no step are sent to an extra bin that is dropped (no boolean indexing), so their
-    values, even NaN, never reach a step.
-    """
-    slot = idx.slot
-    vals = torch.where(idx.in_step, values.double(), torch.zeros((), dtype=torch.float64, device=values.device))
-    sums = torch.bincount(slot.reshape(-1), weights=vals.reshape(-1), minlength=idx.num_steps + 1)[: idx.num_steps]
-    return sums / idx.token_count.double()
+    flat = values.reshape(-1)
+    if flat.dtype not in (torch.float32, torch.float64):
+        flat = flat.float()
+    per_run = segment_reduce(flat, idx.host.run_start, float64=float64)
+    return np.bincount(idx.host.run_slot, weights=per_run, minlength=idx.num_steps + 1)[: idx.num_steps]

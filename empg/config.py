@@ -1,9 +1,15 @@
-"""Config dataclasses, one per concern. Defaults are the paper's; each field says where it comes from."""
+"""Config dataclasses, one per concern. Defaults are the paper's; each field says where it comes from.
+
+The toy and the scaled trainers embed these (the scaled one as OmegaConf structured configs), so
+the fields use plain types and ``Optional[...]``, and ``__post_init__`` validates every value:
+a bad one is a ``ValueError`` naming the field.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 __all__ = ["EMPGConfig", "OutcomeConfig", "LossConfig", "VARIANTS", "ESTIMATORS", "DAPO_CLIP_HIGH"]
 
@@ -30,11 +36,8 @@ class EMPGConfig:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         for name in ("k", "k_f", "zeta"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or v < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {v!r}")
-        if not self.eps > 0:
-            raise ValueError(f"eps must be > 0, got {self.eps!r}")
+            _check_number(self, name, low=0.0)
+        _check_number(self, "eps", low=0.0, strict=True)
 
     @property
     def enabled(self) -> bool:
@@ -72,10 +75,11 @@ class OutcomeConfig:
     def __post_init__(self) -> None:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
+        if not isinstance(self.std_normalize, bool):
+            raise ValueError(f"std_normalize must be a bool, got {self.std_normalize!r}")
         if isinstance(self.max_refill_rounds, bool) or not isinstance(self.max_refill_rounds, int) or self.max_refill_rounds < 0:
             raise ValueError(f"max_refill_rounds must be an int >= 0, got {self.max_refill_rounds!r}")
-        if not (isinstance(self.eps, (int, float)) and self.eps >= 0):
-            raise ValueError(f"eps must be a number >= 0, got {self.eps!r}")
+        _check_number(self, "eps", low=0.0)
 
     @property
     def dynamic_sampling(self) -> bool:
@@ -112,16 +116,26 @@ class LossConfig:
             raise ValueError(f"kind must be 'clipped' or 'reinforce', got {self.kind!r}")
         if self.agg not in ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum"):
             raise ValueError(f"agg must be token-mean, seq-mean-token-mean or seq-mean-token-sum, got {self.agg!r}")
-        if self.kl_coef < 0:
-            raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
-        if self.clip_low < 0 or (self.clip_high is not None and self.clip_high < 0):
-            raise ValueError(f"clip_low and clip_high must be >= 0, got {self.clip_low}, {self.clip_high}")
-        if self.dual_clip is not None and self.dual_clip <= 1.0:
-            raise ValueError(f"dual_clip must be > 1 (or None), got {self.dual_clip}")
+        _check_number(self, "kl_coef", low=0.0)
+        _check_number(self, "clip_low", low=0.0)
+        _check_number(self, "clip_high", low=0.0, optional=True)
+        _check_number(self, "dual_clip", low=1.0, strict=True, optional=True)
 
-    def resolved_clip_high(self, outcome: "OutcomeConfig | str") -> float:
+    def resolved_clip_high(self, outcome: Union[OutcomeConfig, str]) -> float:
         """ε_high for the given outcome: ``clip_high`` if set, else 0.28 for DAPO, else ``clip_low``."""
         estimator = outcome.estimator if isinstance(outcome, OutcomeConfig) else str(outcome)
         if self.clip_high is not None:
             return float(self.clip_high)
         return DAPO_CLIP_HIGH if estimator == "dapo" else float(self.clip_low)
+
+
+def _check_number(cfg: object, name: str, *, low: float, strict: bool = False, optional: bool = False) -> None:
+    """``ValueError`` naming the field unless it is a finite number >= low (> low if strict), or None if optional."""
+    value = getattr(cfg, name)
+    if value is None and optional:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < low or (strict and value == low):
+        bound = f"{'>' if strict else '>='} {low:g}"
+        bound += " or None" if optional else ""
+        raise ValueError(f"{type(cfg).__name__}.{name} must be a finite number {bound}, got {value!r}")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from ._checks import as_float_tensor, as_int_tensor, check_finite, check_same_shape
-from ._steps import index_steps, scatter_step_mean
+from ._checks import as_float_tensor, as_int_tensor, check_same_shape
+from ._kernels import to_device
+from ._steps import index_steps, step_sums
 
 __all__ = [
     "token_entropy",
@@ -164,8 +166,10 @@ def step_entropies(entropy: Any, step_ids: Any) -> tuple[torch.Tensor, torch.Ten
         ``(step_entropy [S], row [S], step [S])``, sorted by (row, step).
     """
     ent = as_float_tensor(entropy, "entropy")
-    ids = as_int_tensor(step_ids, "step_ids")
+    ids = as_int_tensor(step_ids, "step_ids").to(ent.device)
     check_same_shape(ent, "entropy", ids, "step_ids")
     idx = index_steps(ids)
-    check_finite(ent, "entropy", idx.in_step)
-    return scatter_step_mean(ent, idx).to(ent.dtype), idx.row, idx.step
+    h = step_sums(ent, idx, float64=True) / idx.host.token_count
+    if not np.isfinite(h.sum()):
+        raise ValueError("entropy holds NaN/inf on step tokens (or their sum overflows)")
+    return to_device(h, ent.device).to(ent.dtype), idx.row, idx.step

@@ -16,12 +16,14 @@ Per batch, over the set S of its steps:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import torch
 
-from ._checks import as_float_tensor, as_int_tensor, check_finite, check_positive, check_same_shape
-from ._steps import StepIndex, index_step_rows, index_steps, scatter_step_mean
+from ._checks import as_float_tensor, as_int_tensor, check_positive, check_same_shape
+from ._kernels import affine_runs, minimum, segment_reduce, to_device, to_host
+from ._steps import StepIndex, index_step_rows, index_steps, step_sums
 
 __all__ = [
     "ModulationTerms",
@@ -36,6 +38,9 @@ __all__ = [
 class ModulationTerms:
     """Every intermediate of Eq. 7–12, one value per step, steps sorted by (trajectory, step).
 
+    The values are small (S per batch) and are CPU tensors (float64, ids int64) whatever the
+    device of the input; :meth:`stats` reads them all with one host read.
+
     Attributes:
         trajectory, step: ``[S]`` which step each entry is (row of the batch for concatenated rows).
         step_entropy: ``[S]`` H_s, the mean token entropy of the step.
@@ -48,8 +53,9 @@ class ModulationTerms:
         modulated: ``[S]`` A′_s (Eq. 8).
         centred: ``[S]`` A″_s (Eq. 7).
         mean_modulated: scalar mean_S A′, the value Eq. 7 subtracts.
-        token_step: concatenated rows ``[B, L]`` (or step rows ``[S]``): position in these ``[S]``
-            lists of each token's (row's) step, -1 for tokens in no step.
+        index: the :class:`~empg.StepIndex` the terms were computed on.
+        token_step: (property) concatenated rows ``[B, L]`` (or step rows ``[S]``): position in
+            these ``[S]`` lists of each token's (row's) step, -1 for tokens in no step.
     """
 
     trajectory: torch.Tensor
@@ -64,31 +70,41 @@ class ModulationTerms:
     modulated: torch.Tensor
     centred: torch.Tensor
     mean_modulated: torch.Tensor
-    token_step: torch.Tensor
+    index: StepIndex
 
     @property
     def num_steps(self) -> int:
         return int(self.step.numel())
 
+    @property
+    def token_step(self) -> torch.Tensor:
+        return self.index.token_step
+
     def stats(self, prefix: str = "empg") -> dict[str, float]:
-        """Summary statistics for logging, namespaced ``{prefix}/...``."""
+        """Summary statistics for logging, namespaced ``{prefix}/...`` (names in :data:`empg.metrics.METRICS`).
+
+        The mean, min and max over the steps of the step entropy, H̃, g, f, the bonus and the
+        advantages in and out, the std of g, and the number of steps.
+        """
         if self.num_steps == 0:
             return {f"{prefix}/num_steps": 0.0}
+        named = {
+            "step_entropy": self.step_entropy,
+            "normalized_entropy": self.normalized_entropy,
+            "scale": self.scale,
+            "clarity": self.clarity,
+            "bonus": self.bonus,
+            "advantage_in": self.advantage,
+            "advantage_out": self.centred,
+        }
+        table = torch.stack([t.double() for t in named.values()])  # [7, S]
+        stats = torch.stack([table.mean(1), table.amin(1), table.amax(1)], 1).reshape(-1)
+        values = torch.cat([stats, table[2].std(unbiased=False).reshape(1)]).tolist()  # one host read
         out = {f"{prefix}/num_steps": float(self.num_steps)}
-        for name, t in (
-            ("step_entropy", self.step_entropy),
-            ("normalized_entropy", self.normalized_entropy),
-            ("scale", self.scale),
-            ("clarity", self.clarity),
-            ("bonus", self.bonus),
-            ("advantage_in", self.advantage),
-            ("advantage_out", self.centred),
-        ):
-            t = t.double()
-            out[f"{prefix}/{name}_mean"] = float(t.mean())
-            out[f"{prefix}/{name}_min"] = float(t.min())
-            out[f"{prefix}/{name}_max"] = float(t.max())
-        out[f"{prefix}/scale_std"] = float(self.scale.double().std(unbiased=False))
+        for i, name in enumerate(named):
+            mean, low, high = values[3 * i : 3 * i + 3]
+            out[f"{prefix}/{name}_mean"], out[f"{prefix}/{name}_min"], out[f"{prefix}/{name}_max"] = mean, low, high
+        out[f"{prefix}/scale_std"] = values[-1]
         return out
 
 
@@ -99,46 +115,61 @@ def _check_hparams(k: float, k_f: float, zeta: float, eps: float) -> None:
     check_positive(eps, "eps", allow_zero=False)
 
 
-def _step_terms(
-    idx: StepIndex,
-    step_entropy: torch.Tensor,
-    step_advantage: torch.Tensor,
-    *,
-    k: float,
-    k_f: float,
-    zeta: float,
-    eps: float,
-) -> ModulationTerms:
-    """Eq. 7–12 on the S steps of ``idx``. Computed in float64; callers cast back."""
-    h = step_entropy.double()
-    a = step_advantage.double()
-    if idx.num_steps == 0:
-        z = h.new_zeros(0)
-        return ModulationTerms(idx.row, idx.step, h, z, z, z, idx.has_next, z, a, z, z, h.new_zeros(()), idx.token_step)
-    h_norm = (h - h.min()) / (h.max() - h.min() + eps)  # Eq. 12
-    u = torch.exp(-k * h_norm)
-    g = u / (u.mean() + eps)  # Eq. 10
-    f = torch.exp(-k_f * h_norm)  # Eq. 11
-    has_next = idx.has_next
-    bonus = torch.where(has_next, zeta * f[idx.next_step.clamp_min(0)], torch.zeros_like(f))  # Eq. 8, 2nd term
+def _step_terms(idx: StepIndex, h: np.ndarray, a: np.ndarray, *, k: float, k_f: float, zeta: float,
+                eps: float) -> dict[str, np.ndarray]:
+    """Eq. 7–12 on the S steps of ``idx``: ``h`` step entropies, ``a`` step advantages, float64 ``[S]``.
+
+    S values, in numpy float64 on the host (the step structure lives there too). Returns the
+    fields of :class:`ModulationTerms` that are not in ``idx``, as numpy arrays.
+    """
+    s = idx.num_steps
+    if s == 0:
+        z = np.zeros(0)
+        return dict(step_entropy=z, normalized_entropy=z, scale=z, clarity=z, bonus=z, advantage=z, modulated=z,
+                    centred=z, mean_modulated=np.float64(0.0))
+    h_min = h.min()
+    h_norm = (h - h_min) / (h.max() - h_min + eps)  # Eq. 12
+    u = np.exp(-k * h_norm)
+    g = u / (u.sum() / s + eps)  # Eq. 10
+    f = u if k_f == k else np.exp(-k_f * h_norm)  # Eq. 11
+    f_next = np.append(f, 0.0)[idx.host.next_step]  # next_step = -1 (no next step) reads the 0
+    bonus = zeta * f_next  # Eq. 8, second term
     modulated = g * a + bonus  # Eq. 8
-    mean = modulated.mean()
+    mean = modulated.sum() / s
     centred = modulated - mean  # Eq. 7
-    return ModulationTerms(
-        trajectory=idx.row,
-        step=idx.step,
-        step_entropy=h,
-        normalized_entropy=h_norm,
-        scale=g,
-        clarity=f,
-        has_next=has_next,
-        bonus=bonus,
-        advantage=a,
-        modulated=modulated,
-        centred=centred,
-        mean_modulated=mean,
-        token_step=idx.token_step,
-    )
+    return dict(step_entropy=h, normalized_entropy=h_norm, scale=g, clarity=f, bonus=bonus, advantage=a,
+                modulated=modulated, centred=centred, mean_modulated=mean)
+
+
+def _public_terms(idx: StepIndex, terms: dict[str, np.ndarray]) -> ModulationTerms:
+    """The :class:`ModulationTerms` (CPU tensors, zero-copy) of :func:`_step_terms`'s arrays."""
+    tensors = {name: torch.from_numpy(np.asarray(value)) for name, value in terms.items()}
+    return ModulationTerms(trajectory=idx.row, step=idx.step, has_next=idx.has_next, index=idx, **tensors)
+
+
+def _check_values(sums: np.ndarray, ent_min: float, names: tuple[str, str],
+                  negative_on_steps: Callable[[], bool] | None = None) -> None:
+    """Spec §3's checks on values: ``sums [2, S]`` of entropy and advantages over each step's tokens
+    (float64), ``ent_min`` the minimum entropy over every value.
+
+    A step sum is finite exactly when every token of the step is (or when the sum overflows, which
+    the message says): one finiteness check over the step tokens. When some of the values lie
+    outside the steps (padding may hold anything) and ``ent_min`` is negative or NaN,
+    ``negative_on_steps`` settles whether a step token is negative (one more pass, only then).
+    """
+    finite = np.isfinite(sums.sum(1))
+    if not finite[0]:
+        raise ValueError(f"{names[0]} holds NaN/inf on step tokens (or their sum overflows)")
+    if not ent_min >= 0 and (negative_on_steps is None or negative_on_steps()):
+        raise ValueError(f"{names[0]} must be >= 0 on step tokens, got a negative value")
+    if not finite[1]:
+        raise ValueError(f"{names[1]} holds NaN/inf on step tokens (or their sum overflows)")
+
+
+def _negative_on_steps(ent: torch.Tensor, idx: StepIndex) -> bool:
+    """Whether a step token has a negative entropy: the minimum of each run (one pass)."""
+    run_min = segment_reduce(ent.reshape(-1), idx.host.run_start, "min")
+    return bool(((run_min < 0) & (idx.host.run_slot < idx.num_steps)).any())
 
 
 def _token_inputs(advantages: Any, entropy: Any, step_ids: Any):
@@ -149,22 +180,29 @@ def _token_inputs(advantages: Any, entropy: Any, step_ids: Any):
         raise ValueError(f"advantages must be 2-D [B, L], got shape {tuple(adv.shape)}")
     check_same_shape(adv, "advantages", ent, "entropy")
     check_same_shape(adv, "advantages", ids, "step_ids")
-    ids = ids.to(adv.device)
-    ent = ent.to(adv.device)
-    idx = index_steps(ids)
-    check_finite(ent, "entropy", idx.in_step)
-    check_finite(adv, "advantages", idx.in_step)
-    if bool(((ent < 0) & idx.in_step).any()):
-        raise ValueError("entropy must be >= 0 on step tokens, got a negative value")
-    return adv, ent, idx
+    if ent.dtype not in (torch.float32, torch.float64):  # half types: the kernels read float32
+        ent = ent.float()
+    return adv, ent.to(adv.device), ids.to(adv.device)
 
 
 def _token_terms(advantages: Any, entropy: Any, step_ids: Any, hparams: dict[str, float]):
-    """Validated inputs of the concatenated-rows layout and their Eq. 7–12 terms."""
+    """Validated inputs of the concatenated-rows layout and their Eq. 7–12 terms.
+
+    Passes over the tokens: the runs of ``step_ids``, one sum per run of the entropy and of the
+    advantages, the minimum of the entropy.
+    """
     _check_hparams(**hparams)
-    adv, ent, idx = _token_inputs(advantages, entropy, step_ids)
-    terms = _step_terms(idx, scatter_step_mean(ent, idx), scatter_step_mean(adv, idx), **hparams)
-    return adv, idx, terms
+    adv, ent, ids = _token_inputs(advantages, entropy, step_ids)
+    idx = index_steps(ids)
+    # Σ entropy and Σ advantage over each step's tokens. The entropy is accumulated in float64:
+    # Eq. 12 divides by the batch's entropy range, which a near-uniform policy makes tiny, and would
+    # amplify float32 rounding.
+    sums = np.stack([step_sums(ent, idx, float64=True), step_sums(adv, idx)])
+    if idx.num_steps:
+        _check_values(sums, minimum(ent.reshape(-1)), ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
+    # H_s (the step entropy) and the step's value in the mean of Eq. 7: token means over the step.
+    h, a = sums / idx.host.token_count
+    return adv, idx, _step_terms(idx, h, a, **hparams)
 
 
 def modulation_terms(
@@ -178,7 +216,8 @@ def modulation_terms(
     eps: float = 1e-8,
 ) -> ModulationTerms:
     """All intermediates of Eq. 7–12 for concatenated rows (see :func:`modulate_advantages`)."""
-    return _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))[2]
+    _, idx, terms = _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
+    return _public_terms(idx, terms)
 
 
 def modulate_advantages(
@@ -211,23 +250,35 @@ def modulate_advantages(
     Returns:
         A new ``[B, L]`` tensor in the dtype of ``advantages`` (and the terms when ``return_terms``).
         Tokens in no step keep their input value (mask them out of the loss). With no steps at all
-        the input is returned as a copy.
+        the input is returned as a copy. No gradient flows through it (advantages are constants of
+        the loss).
+
+    Cost: five passes over the tokens (the runs of ``step_ids``, a sum per run of the entropy, in
+    float64, and of the advantages, the entropy's minimum, the multiply-add that writes the output);
+    everything else works on the R runs and S steps, on the host. On a GPU a call synchronises with
+    the host nine times, whatever the number of steps (``docs/benchmarks.md``).
     """
     adv, idx, terms = _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
     out = _scatter_tokens(adv, idx, terms)
-    return (out, terms) if return_terms else out
+    return (out, _public_terms(idx, terms)) if return_terms else out
 
 
-def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: ModulationTerms) -> torch.Tensor:
-    """Token values ``g_s · A_j + ζ f_next(s) − mean_S A′`` of the steps' tokens; other tokens keep ``adv``."""
+def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: dict[str, np.ndarray]) -> torch.Tensor:
+    """Token values ``g_s · A_j + (ζ f_next(s) − mean_S A′)``; tokens in no step keep ``A_j`` (· 1 + 0).
+
+    One pass over the tokens: the (scale, shift) of each step, and (1, 0) for "no step", gathered
+    per run (R values) and applied to each run's tokens with one fused multiply-add in the dtype of
+    ``adv`` (float32 for half types).
+    """
     if idx.num_steps == 0:
         return adv.clone()
-    # Gather g and bonus per token (tokens in no step read a padding slot and are then restored).
-    slot = idx.slot
-    scale = torch.cat([terms.scale, terms.scale.new_zeros(1)])[slot]
-    shift = torch.cat([terms.bonus, terms.bonus.new_zeros(1)])[slot] - terms.mean_modulated
-    vals = scale * adv.double() + shift
-    return torch.where(idx.in_step, vals.to(adv.dtype), adv)
+    work = adv if adv.dtype in (torch.float32, torch.float64) else adv.float()
+    dtype = np.float64 if work.dtype == torch.float64 else np.float32
+    slot = idx.host.run_slot
+    scale = np.append(terms["scale"], 1.0).astype(dtype)[slot]
+    shift = np.append(terms["bonus"] - terms["mean_modulated"], 0.0).astype(dtype)[slot]
+    out = affine_runs(work.reshape(-1), scale, shift, idx.host.run_length)
+    return out.reshape(adv.shape).to(adv.dtype)
 
 
 def _step_inputs(advantages: Any, step_entropy: Any, trajectory: Any, step: Any):
@@ -236,27 +287,25 @@ def _step_inputs(advantages: Any, step_entropy: Any, trajectory: Any, step: Any)
     if adv.ndim != 1:
         raise ValueError(f"advantages must be 1-D [S] (one row per step), got shape {tuple(adv.shape)}")
     check_same_shape(adv, "advantages", ent, "step_entropy")
-    traj = as_int_tensor(trajectory, "trajectory").to(adv.device)
-    stp = as_int_tensor(step, "step").to(adv.device)
+    traj = as_int_tensor(trajectory, "trajectory")
+    stp = as_int_tensor(step, "step")
     check_same_shape(adv, "advantages", traj, "trajectory")
     check_same_shape(adv, "advantages", stp, "step")
-    ent = ent.to(adv.device)
-    check_finite(ent, "step_entropy")
-    check_finite(adv, "advantages")
-    if ent.numel() and float(ent.min()) < 0:
-        raise ValueError("step_entropy must be >= 0, got a negative value")
-    idx = index_step_rows(traj, stp)
-    # Sorted order of the steps: position p holds input row order[p].
-    order = torch.empty_like(idx.token_step)
-    order[idx.token_step] = torch.arange(idx.num_steps, device=adv.device)
-    return adv, ent, idx, order
+    values = to_host(torch.stack([ent.double(), adv.double()]))  # [2, S] on the host, one copy
+    if adv.numel():
+        _check_values(values, values[0].min(), ("step_entropy", "advantages"))
+    return adv, values, index_step_rows(traj, stp)
 
 
 def _row_terms(advantages: Any, step_entropy: Any, trajectory: Any, step: Any, hparams: dict[str, float]):
     """Validated inputs of the step-row layout and their Eq. 7–12 terms (steps sorted)."""
     _check_hparams(**hparams)
-    adv, ent, idx, order = _step_inputs(advantages, step_entropy, trajectory, step)
-    return adv, idx, _step_terms(idx, ent[order], adv[order], **hparams)
+    adv, values, idx = _step_inputs(advantages, step_entropy, trajectory, step)
+    # Sorted order of the steps: position p holds input row order[p].
+    order = np.empty(idx.num_steps, dtype=np.int64)
+    order[idx.host.run_slot] = np.arange(idx.num_steps)
+    h, a = values[:, order]
+    return adv, idx, _step_terms(idx, h, a, **hparams)
 
 
 def step_modulation_terms(
@@ -271,7 +320,8 @@ def step_modulation_terms(
     eps: float = 1e-8,
 ) -> ModulationTerms:
     """All intermediates of Eq. 7–12 for one-row-per-step input (see :func:`modulate_step_advantages`)."""
-    return _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))[2]
+    _, idx, terms = _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
+    return _public_terms(idx, terms)
 
 
 def modulate_step_advantages(
@@ -300,8 +350,12 @@ def modulate_step_advantages(
 
     Returns:
         A new ``[S]`` tensor in the dtype of ``advantages``, in the input row order (and the terms,
-        steps sorted by (trajectory, step), when ``return_terms``).
+        steps sorted by (trajectory, step), when ``return_terms``). On a GPU a call synchronises with
+        the host three times (the rows go to the host once, the result comes back once).
     """
     adv, idx, terms = _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
-    out = adv.clone() if idx.num_steps == 0 else terms.centred[idx.token_step].to(adv.dtype)
-    return (out, terms) if return_terms else out
+    if idx.num_steps == 0:
+        out = adv.clone()
+    else:  # each input row gets its step's A″
+        out = to_device(terms["centred"][idx.host.run_slot], adv.device).to(adv.dtype)
+    return (out, _public_terms(idx, terms)) if return_terms else out

@@ -2,7 +2,9 @@
 
 Slow on purpose: Python loops over rows, tokens and steps, float64 arithmetic, no vectorisation.
 The tests check that every vectorised function of :mod:`empg` agrees with its reference here, and
-``benchmarks/`` measures the vectorised path against them.
+``benchmarks/`` measures the vectorised path against them. :func:`step_slicing_modulation_ref` is the
+exception: the segmentation and modulation written the way the authors' pseudocode reads (list scans
+and step slices, no token loop), the strongest simple loop, kept as the benchmark's speed reference.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = [
     "step_ids_from_delimiters_ref",
     "modulate_advantages_ref",
     "modulate_step_advantages_ref",
+    "step_slicing_modulation_ref",
     "grpo_advantages_ref",
     "dynamic_sampling_mask_ref",
 ]
@@ -178,6 +181,66 @@ def modulate_advantages_ref(advantages, entropy, step_ids, *, k=1.0, k_f=1.0, ze
         for b, t in tokens_of[key]:
             out[b][t] = g[i] * adv[b][t] + bonus[i] - mean
     return torch.tensor(out, dtype=torch.float64)
+
+
+def _find(seq: list[int], pattern: list[int], lo: int, hi: int) -> int:
+    """First position p in [lo, hi) with ``seq[p : p + len(pattern)] == pattern``, or -1 (a list scan)."""
+    while True:
+        try:
+            p = seq.index(pattern[0], lo, hi)
+        except ValueError:
+            return -1
+        if seq[p : p + len(pattern)] == pattern and p + len(pattern) <= hi:
+            return p
+        lo = p + 1
+
+
+def step_slicing_modulation_ref(token_ids, advantages, entropy, *, start, end, mask=None, k=1.0, k_f=1.0, zeta=0.1,
+                                eps=1e-8):
+    """Segmentation + Eq. 7–12 as the authors' pseudocode reads: list scans per row, slices per step.
+
+    Per row, the assistant headers (``start``) and the end-of-turn (``end``) after each are found by
+    scanning the row's token-id list; a step is the slice after the header up to and including the
+    end. Per step, H is the mean of its entropy slice. Eq. 12, 10 and 11 run on the list of step
+    entropies; a second loop scales and shifts each step's advantage slice in place (Eq. 8); one
+    mean over the steps' first tokens gives mean_S A′, subtracted from every step token (Eq. 7).
+
+    It assumes what the pseudocode assumes: rows padded on the right (``mask`` True then False), no
+    header inside an open step, and an advantage constant over each step (an outcome advantage), so
+    that a step's first token carries its value. On such rows it equals
+    ``modulate_advantages(advantages, entropy, step_ids_from_delimiters(token_ids, ...))`` (tested).
+    Returns a new ``[B, L]`` tensor in the dtype of ``advantages``.
+    """
+    start, end = list(start), list(end)
+    out = advantages.clone()
+    in_step = torch.zeros(out.shape, dtype=torch.bool)
+    lengths = mask.sum(1).tolist() if mask is not None else [token_ids.shape[1]] * token_ids.shape[0]
+    steps = []  # (row, first token, one past the last token)
+    for b, toks in enumerate(token_ids.tolist()):
+        p = 0
+        while (h := _find(toks, start, p, lengths[b])) >= 0:
+            lo = h + len(start)
+            e = _find(toks, end, lo, lengths[b])
+            hi = lengths[b] if e < 0 else e + len(end)  # a step cut off by the length limit runs to the row's end
+            if hi > lo:
+                steps.append((b, lo, hi))
+            p = hi
+    if not steps:
+        return out
+    hs = [entropy[b, lo:hi].mean().item() for b, lo, hi in steps]  # step entropy H
+    h_min, h_max = min(hs), max(hs)
+    h_norm = [(h - h_min) / (h_max - h_min + eps) for h in hs]  # Eq. 12
+    u = [math.exp(-k * x) for x in h_norm]
+    u_mean = sum(u) / len(u)
+    f = [math.exp(-k_f * x) for x in h_norm]  # Eq. 11
+    for i, (b, lo, hi) in enumerate(steps):
+        g = u[i] / (u_mean + eps)  # Eq. 10
+        bonus = zeta * f[i + 1] if i + 1 < len(steps) and steps[i + 1][0] == b else 0.0  # Eq. 8, 2nd term
+        out[b, lo:hi].mul_(g).add_(bonus)  # Eq. 8
+        in_step[b, lo:hi] = True
+    rows, firsts = zip(*((b, lo) for b, lo, _ in steps))
+    mean = out[list(rows), list(firsts)].double().mean()  # mean_S A′ over the steps' first tokens
+    return torch.where(in_step, out - mean, out)  # Eq. 7
 
 
 def grpo_advantages_ref(rewards, group, *, std_normalize=True, eps=1e-6):

@@ -6,6 +6,12 @@ layout it was given: ``[S]`` for step rows, ``[N, L]`` for concatenated rows, ``
 
 Built in: ``grpo``, ``drgrpo``, ``reinforce`` (outcome only) and ``empg`` (outcome + Eq. 7–12; the
 ``variant`` keyword picks off / scaling / bonus / full), ``empg_scaling``, ``empg_bonus``.
+
+Single pass: the ``empg`` estimators take ``metrics=some_dict`` and fill it with the ``empg/*``
+statistics (:meth:`empg.ModulationTerms.stats`) of the same modulation that produced the
+advantages, so a trainer never runs the modulation twice. With ``variant="off"`` and a metrics
+dict, the full-EMPG terms are computed once, for logging only, and the outcome advantage is
+returned unchanged.
 """
 
 from __future__ import annotations
@@ -17,8 +23,7 @@ import torch
 
 from .advantages import broadcast_to_steps, grpo_advantages, reinforce_advantages
 from .config import EMPGConfig
-from .entropy import step_entropies  # noqa: F401  (re-exported for estimator authors)
-from .modulation import modulate_advantages, modulate_step_advantages
+from .modulation import modulate_advantages, modulate_step_advantages, modulation_terms, step_modulation_terms
 
 __all__ = ["AdvantageInputs", "register_advantage", "get_advantage", "available_advantages", "compute_advantages"]
 
@@ -84,7 +89,19 @@ def available_advantages() -> list[str]:
 
 
 def compute_advantages(name: str, inputs: AdvantageInputs, **config: Any) -> torch.Tensor:
-    """``get_advantage(name)(inputs, **config)``."""
+    """Advantages from the estimator registered under ``name``: ``get_advantage(name)(inputs, **config)``.
+
+    Args:
+        name: a registered estimator (:func:`available_advantages`).
+        inputs: the rewards, groups and step structure (:class:`AdvantageInputs`).
+        **config: the estimator's keywords. The ``empg`` estimators take ``variant``, ``outcome``
+            (``grpo``, ``dapo``, ``drgrpo`` or ``reinforce``), ``k``, ``k_f``, ``zeta``, ``eps``, the
+            outcome's own keywords (``std_normalize``), and ``metrics``: a dict that receives the
+            ``empg/*`` statistics of the same modulation pass (see the module docstring).
+
+    Returns:
+        Advantages in the layout of ``inputs``: ``[S]`` step rows, ``[N, L]`` concatenated rows, else ``[N]``.
+    """
     return get_advantage(name)(inputs, **config)
 
 
@@ -118,29 +135,34 @@ def _reinforce(inputs: AdvantageInputs, **_: Any) -> torch.Tensor:
 
 def _empg(inputs: AdvantageInputs, variant: str, *, outcome: str = "grpo", k: float = 1.0, k_f: float = 1.0,
           zeta: float = 0.1, eps: float = 1e-8, metrics: dict | None = None, **outcome_kwargs: Any) -> torch.Tensor:
-    """Outcome advantage, then Eq. 7–12 in one pass; ``metrics`` (a dict) receives ``empg/*`` statistics."""
+    """Outcome advantage, then Eq. 7–12 in one pass; ``metrics`` (a dict) receives its ``empg/*`` statistics."""
     base = get_advantage("grpo" if outcome == "dapo" else outcome)(inputs, **outcome_kwargs)
     cfg = EMPGConfig(variant=variant, k=k, k_f=k_f, zeta=zeta, eps=eps)
     if not cfg.enabled and metrics is None:
         return base
-    layout = inputs.layout
     # With variant "off" and a metrics dict, the full-EMPG terms are computed once, for logging only.
     kwargs = (cfg if cfg.enabled else EMPGConfig(k=k, k_f=k_f, zeta=zeta, eps=eps)).modulation_kwargs()
+    layout = inputs.layout
     if layout == "steps":
         if inputs.step_entropy is None:
             raise ValueError("empg needs step_entropy in the step-row layout")
-        out, terms = modulate_step_advantages(base, inputs.step_entropy, inputs.trajectory, inputs.step,
-                                              return_terms=True, **kwargs)
+        args = (base, inputs.step_entropy, inputs.trajectory, inputs.step)
+        modulate, terms_only = modulate_step_advantages, step_modulation_terms
     elif layout == "tokens":
         if inputs.token_entropy is None:
             raise ValueError("empg needs token_entropy in the concatenated-rows layout")
-        out, terms = modulate_advantages(base, inputs.token_entropy, inputs.step_ids, return_terms=True, **kwargs)
+        args = (base, inputs.token_entropy, inputs.step_ids)
+        modulate, terms_only = modulate_advantages, modulation_terms
     else:
         raise ValueError("empg needs the step structure: pass step_entropy/trajectory/step or token_entropy/step_ids")
+    if cfg.enabled:
+        out, terms = modulate(*args, return_terms=True, **kwargs)
+    else:
+        out, terms = base, terms_only(*args, **kwargs)
     if metrics is not None:
         metrics.update(terms.stats("empg"))
         metrics["empg/enabled"] = float(cfg.enabled)
-    return out if cfg.enabled else base
+    return out
 
 
 @register_advantage("empg")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,13 +42,18 @@ def test_bench_modulation_runs_and_writes_json(tmp_path):
     # Tiny settings; no speed bound (at 4 rows the fixed per-call overhead dominates).
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_modulation.py"), "--rows", "4", "--repeats", "1",
-         "--ref-repeats", "1", "--min-speedup", "0", "--skip-memory", "--json", str(out)],
+         "--ref-repeats", "1", "--min-speedup", "0", "--min-loop-speedup", "0", "--max-pass-ratio", "inf",
+         "--skip-memory", "--json", str(out)],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "speed-up vectorised vs loop reference" in proc.stdout
     results = json.loads(out.read_text())
     assert results["rows"] == 4 and results["speedup"] > 0 and results["floor_s"] > 0
+    # The step-slicing loop and the memory-pass ratio are measured and reported too (issue 17).
+    assert "speed-up vectorised vs step-slicing loop" in proc.stdout
+    assert results["speedup_step_loop"] > 0 and results["step_loop_s"] > 0
+    assert results["modulation_over_floor"] == pytest.approx(results["modulate_s"] / results["floor_s"], rel=0.5)
 
 
 def test_bench_modulation_fails_when_a_bound_is_missed(tmp_path):
@@ -59,3 +65,14 @@ def test_bench_modulation_fails_when_a_bound_is_missed(tmp_path):
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAILED" in proc.stdout
+
+
+def test_bench_modulation_fails_when_the_new_bounds_are_missed(tmp_path):
+    # Each bound of issue 17 can fail on its own: an impossible loop speed-up, an impossible pass ratio.
+    base = [sys.executable, str(ROOT / "benchmarks" / "bench_modulation.py"), "--rows", "2", "--repeats", "1",
+            "--ref-repeats", "1", "--min-speedup", "0", "--skip-memory"]
+    for extra, what in ((["--min-loop-speedup", "1e9", "--max-pass-ratio", "inf"], "step-slicing loop"),
+                        (["--min-loop-speedup", "0", "--max-pass-ratio", "0"], "memory pass")):
+        proc = subprocess.run(base + extra, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert f"FAILED: " in proc.stdout and what in proc.stdout

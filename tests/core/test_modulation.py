@@ -489,3 +489,65 @@ def test_mistake_trainer_drops_entropies():
     with_empg = empg.compute_advantages("empg", inputs)
     baseline = empg.compute_advantages("grpo", inputs)
     assert not torch.allclose(with_empg[ids >= 0], baseline[ids >= 0])
+
+
+# --- the step-slicing loop (the benchmark's speed reference, issue 17) ----------------------------
+
+
+def test_step_slicing_loop_matches_the_vectorised_path():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import bench_modulation as bm
+
+    token_ids, mask, adv, ent, turns = bm.make_batch(rows=5, length=4096, seed=7)
+    # Make one row end in a step cut off by the length limit (no end-of-turn, then padding), and
+    # give another row no steps at all.
+    row = token_ids[1, : int(mask[1].sum())].tolist()
+    cut = len(row) - 1 - row[::-1].index(bm.END[0])  # the last end-of-turn of row 1
+    token_ids[1, cut:] = bm.PAD
+    mask = token_ids != bm.PAD
+    token_ids[3] = torch.where(token_ids[3] == bm.START[0], 5, token_ids[3])
+    for hp in ({}, {"k": 2.0, "k_f": 0.5, "zeta": 0.3}):
+        ids = empg.step_ids_from_delimiters(token_ids, start=bm.START, end=bm.END, mask=mask)
+        assert int(ids[3].max()) == -1 and int(ids[0].max()) + 1 == turns[0]
+        fast = empg.modulate_advantages(adv.double(), ent.double(), ids, **hp)
+        loop = reference.step_slicing_modulation_ref(token_ids, adv.double(), ent.double(), start=bm.START, end=bm.END,
+                                                     mask=mask, **hp)
+        close(loop, fast, atol=1e-12)
+        # and against the token-level reference loops
+        close(reference.modulate_advantages_ref(adv, ent, ids, **hp), fast, atol=1e-5)
+    # No step anywhere: unchanged.
+    none = torch.full_like(token_ids, 3)
+    torch.testing.assert_close(reference.step_slicing_modulation_ref(none, adv, ent, start=bm.START, end=bm.END), adv)
+
+
+
+def test_step_entropies_accumulate_in_float64():
+    # A near-uniform policy: float32 token entropies around 10.4 nats whose step means differ by
+    # ~1e-4 nats. Eq. 12 divides by that range, so float32 sums over 300-token steps (error ~1e-3
+    # on a sum of ~3000) would move H̃ by ~1e-2; float64 accumulation keeps it at float32 input precision.
+    gen = torch.Generator().manual_seed(8)
+    b, n_steps, size = 4, 5, 300
+    ids = torch.arange(n_steps).repeat_interleave(size).repeat(b, 1)
+    offsets = torch.rand(b, n_steps, 1, generator=gen, dtype=torch.float64) * 1e-4
+    ent64 = (10.4 + offsets + 1e-3 * torch.rand(b, n_steps, size, generator=gen, dtype=torch.float64)).reshape(b, -1)
+    ent = ent64.float()
+    terms = empg.modulation_terms(torch.ones(b, n_steps * size), ent, ids)
+    h = ent.double().reshape(b, n_steps, size).mean(-1).reshape(-1)  # exact means of the float32 inputs
+    close(terms.step_entropy, h, atol=1e-12)
+    close(terms.normalized_entropy, (h - h.min()) / (h.max() - h.min() + EPS), atol=1e-6)
+    close(empg.step_entropies(ent64, ids)[0], ent64.reshape(b, n_steps, size).mean(-1).reshape(-1), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_half_and_full_precision_inputs(dtype):
+    adv, ent, ids = _random_token_batch(31, b=3, length=12)
+    out = empg.modulate_advantages(adv.to(dtype), ent.to(dtype), ids)
+    assert out.dtype == dtype
+    expected = reference.modulate_advantages_ref(adv.to(dtype).double(), ent.to(dtype).double(), ids)
+    tol = {torch.float16: 1e-2, torch.bfloat16: 5e-2, torch.float32: 1e-5, torch.float64: 1e-12}[dtype]
+    close(out.double(), expected, atol=tol)
+    h, _, _ = empg.step_entropies(ent.to(dtype), ids)
+    assert h.dtype == dtype

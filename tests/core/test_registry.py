@@ -1,5 +1,7 @@
 """The advantage-estimator registry and the config dataclasses."""
 
+import math
+
 import pytest
 import torch
 
@@ -153,3 +155,86 @@ def test_config_defaults_and_validation():
     assert empg.OutcomeConfig(estimator="dapo").dynamic_sampling
     with pytest.raises(ValueError, match="max_refill_rounds"):
         empg.OutcomeConfig(max_refill_rounds=-1)
+
+
+# --- single pass: the advantages and the logged terms come from one modulation (issue 9) ------------
+
+
+@pytest.fixture
+def count_modulations(monkeypatch):
+    """Count the runs of Eq. 7–12 (every entry point goes through modulation._step_terms once)."""
+    from empg import modulation
+
+    calls = []
+    real = modulation._step_terms
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(modulation, "_step_terms", counting)
+    return calls
+
+
+@pytest.mark.parametrize("layout", ["steps", "tokens"])
+def test_return_terms_come_from_the_same_pass(layout, count_modulations):
+    base = empg.compute_advantages("grpo", step_inputs() if layout == "steps" else token_inputs())
+    if layout == "steps":
+        args = (base, STEP_H, TRAJ, STEP)
+        plain, with_terms, terms_only = empg.modulate_step_advantages, empg.modulate_step_advantages, empg.step_modulation_terms
+    else:
+        args = (base, TOKEN_H, STEP_IDS)
+        plain, with_terms, terms_only = empg.modulate_advantages, empg.modulate_advantages, empg.modulation_terms
+    out, terms = with_terms(*args, return_terms=True, zeta=0.2)
+    assert len(count_modulations) == 1
+    torch.testing.assert_close(out, plain(*args, zeta=0.2), rtol=0, atol=0)
+    again = terms_only(*args, zeta=0.2)
+    for name in ("scale", "bonus", "centred", "step_entropy"):
+        torch.testing.assert_close(getattr(terms, name), getattr(again, name), rtol=0, atol=0)
+    # The terms map back onto the output: each step's tokens (rows) carry its centred value A″.
+    tok = terms.token_step
+    assert tok.shape == out.shape
+    in_step = tok >= 0
+    torch.testing.assert_close(out[in_step].double(), terms.centred[tok[in_step]], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("make_inputs", [step_inputs, token_inputs])
+def test_registry_metrics_from_one_modulation(make_inputs, count_modulations):
+    from empg.metrics import unknown_metrics
+
+    metrics = {}
+    out = empg.compute_advantages("empg", make_inputs(), zeta=0.2, metrics=metrics)
+    assert len(count_modulations) == 1  # the advantages and their statistics: one pass
+    base = empg.compute_advantages("grpo", make_inputs())
+    if make_inputs is step_inputs:
+        terms = empg.step_modulation_terms(base, STEP_H, TRAJ, STEP, zeta=0.2)
+    else:
+        terms = empg.modulation_terms(base, TOKEN_H, STEP_IDS, zeta=0.2)
+    assert metrics == {**terms.stats("empg"), "empg/enabled": 1.0}
+    assert metrics["empg/num_steps"] == 8.0 and unknown_metrics(metrics) == []
+    assert not torch.equal(out, base)
+    # variant "off" with a metrics dict: the baseline advantages, the full-EMPG terms logged, one pass.
+    count_modulations.clear()
+    off_metrics = {}
+    off = empg.compute_advantages("empg", make_inputs(), variant="off", zeta=0.2, metrics=off_metrics)
+    assert len(count_modulations) == 1
+    torch.testing.assert_close(off, base, rtol=0, atol=0)
+    assert off_metrics == {**terms.stats("empg"), "empg/enabled": 0.0}
+    # variant "off" without metrics: no modulation at all.
+    count_modulations.clear()
+    empg.compute_advantages("empg", make_inputs(), variant="off")
+    assert count_modulations == []
+
+
+def test_stats_values():
+    # Two single-step trajectories, H = (0, 1), A = (1, -1), k = 1, ζ = 0.1 (no bonus: no next steps).
+    # H̃ = (0, 1); g = (1, e⁻¹)/((1 + e⁻¹)/2); A′ = (g0, -g1), mean A′ = (g0 - g1)/2.
+    t = empg.step_modulation_terms(torch.tensor([1.0, -1.0]), [0.0, 1.0], [0, 1], [0, 0])
+    g0, g1 = 2 / (1 + math.exp(-1)), 2 * math.exp(-1) / (1 + math.exp(-1))
+    stats = t.stats()
+    assert stats["empg/num_steps"] == 2.0
+    assert stats["empg/scale_mean"] == pytest.approx(1.0) and stats["empg/scale_max"] == pytest.approx(g0)
+    assert stats["empg/scale_min"] == pytest.approx(g1) and stats["empg/scale_std"] == pytest.approx((g0 - g1) / 2)
+    assert stats["empg/advantage_out_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert stats["empg/advantage_out_max"] == pytest.approx(g0 - (g0 - g1) / 2)
+    assert stats["empg/bonus_max"] == 0.0 and stats["empg/normalized_entropy_max"] == pytest.approx(1.0)
