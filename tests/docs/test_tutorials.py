@@ -8,6 +8,7 @@ assert numerical facts, so a broken library makes its tutorial fail here. Each m
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -21,6 +22,8 @@ nbclient = pytest.importorskip("nbclient")
 TUTORIALS = Path(__file__).resolve().parents[2] / "tutorials"
 NOTEBOOKS = sorted(p for p in TUTORIALS.glob("[0-9][0-9]_*.py"))
 BUDGET_S = 120
+# Notebooks whose active-learning pass (issue 15) comes in a later round.
+ACTIVE_LEARNING_PENDING = {"03_gridworld_empg_vs_grpo", "04_future_clarity"}
 
 
 def test_tutorials_are_numbered_consecutively():
@@ -45,3 +48,26 @@ def test_tutorial_executes(path: Path, tmp_path: Path, monkeypatch):
     assert elapsed < BUDGET_S * 1.5, f"{path.name} took {elapsed:.0f}s (budget {BUDGET_S}s on 2 cores)"
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert images, f"{path.name} shows no plot"
+
+
+def _active_params():
+    return [pytest.param(p, id=p.stem, marks=pytest.mark.xfail(strict=False, reason="issue 15: a later round"))
+            if p.stem in ACTIVE_LEARNING_PENDING else pytest.param(p, id=p.stem) for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", _active_params())
+def test_tutorial_asks_for_a_prediction_and_has_an_exercise(path: Path):
+    # Issue 15: at least one "predict before you run" prompt, and an exercise in the Spinning Up style:
+    # a stub the learner fills (raising NotImplementedError until then), a check cell that runs it,
+    # and a shipped solution that the same check runs, so the notebook still executes top to bottom.
+    nb = jupytext.read(path)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert re.search(r"\*\*Predict\b", markdown), f"{path.name}: no 'Predict' prompt"
+    assert re.search(r"^## Exercise", markdown, re.MULTILINE), f"{path.name}: no '## Exercise' section"
+    stubs = [c for c in code if 'raise NotImplementedError("your code here")' in c]
+    checks = re.findall(r"^def (check_\w+)\(", "\n".join(code), re.MULTILINE)
+    assert stubs and checks, f"{path.name}: the exercise needs a stub and a check function"
+    for check in checks:
+        calls = [c for c in code if re.search(rf"^{check}\(solution_\w+\)", c, re.MULTILINE)]
+        assert calls, f"{path.name}: {check} is never run on the shipped solution"
