@@ -205,6 +205,7 @@ axes[1].axhline(1.0, color="k", lw=0.8, ls=":", label="g = 1 (batch mean)")
 axes[1].set(xticks=range(len(labels)), xticklabels=labels, ylabel="g (Eq. 10)",
             title="per-step scale g: above 1 for the batch's most confident turns")
 axes[1].tick_params(axis="x", labelsize=7)
+axes[1].set_ylim(0, float(terms.scale.max()) * 1.4)  # room for the legend above the bars
 axes[1].legend(fontsize=8, loc="upper right", ncol=N_TURNS + 1)
 plt.tight_layout()
 plt.show()
