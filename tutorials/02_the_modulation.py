@@ -359,6 +359,7 @@ for seed in SEEDS:
     ))
     if len(results) == 1:
         first = dict(batch=batch, adv=adv, norm=norm, success_step=success_step, rank=rank, policy=policy)
+assert results, "every seed's pre-trained policy stayed uniform: pick other SEEDS"
 print(f"{'seed':>4s} {'success':>7s} {'steps':>5s} {'H range (nats)':>14s} | {'EMPG/GRPO update size on success steps':^38s} | "
       f"{'sum g|grad|':>11s} {'mean g^2':>8s} {'sum A^2 (scaling)':>17s} {'KL of one update (full)':>23s}")
 print(f"{'':>4s} {'':>7s} {'':>5s} {'':>14s} | {'confident':>18s} {'uncertain':>19s} | {'/ sum |grad|':>11s} {'':>8s} "
@@ -421,7 +422,6 @@ plt.show()
 # differences, 95% intervals). The same experiment's TextWorld part shows no gain (notebook 5).
 
 # %%
-assert results, "every seed's pre-trained policy stayed uniform: pick other SEEDS"
 for r in results:
     assert r["confident"] > 1 > r["uncertain"], r
     assert r["total_g"] <= 1 <= r["mean_g2"], r
