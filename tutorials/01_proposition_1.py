@@ -32,6 +32,8 @@
 # %%
 SCALE = 1  # 1 = quick (CI); 10 = smoother plots
 
+import math
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -136,11 +138,12 @@ assert torch.all(empg.expected_score_norm_sq(all_z) <= 1 - torch.exp(-empg.token
 # ## Why confident steps learn slowly
 #
 # Take one plain policy-gradient step $z \leftarrow z + \alpha A\,\nabla_z\log\pi(a)$ with the same
-# advantage $A=1$ on a *confident* policy and on an *uncertain* one, and measure how much the policy
-# moves (KL between before and after). The confident policy barely moves, even when the sampled
-# action was right: its gradient is tiny. If instead it was *wrong* with high confidence (the paper's
-# "hallucinated confidence"), a plain gradient barely corrects it. EMPG's self-calibrating scale $g$
-# (Eq. 10, next notebook) compensates: it enlarges updates on confident steps and damps uncertain ones.
+# advantage $A=1$ on a *confident* policy (logits $[6, 0, 0, 0, 0, 0]$) and on an *uncertain* one
+# (uniform), and measure how much the policy moves: the KL divergence between before and after.
+#
+# **Predict before you run the next cell.** (1) The confident policy samples its argmax action: is
+# its squared score norm above or below 0.01? (2) It samples one of its *other* actions instead: is
+# that squared score norm larger or smaller than the uncertain policy's?
 
 # %%
 def kl(p_logits, q_logits):
@@ -149,24 +152,128 @@ def kl(p_logits, q_logits):
 
 
 alpha = 0.5
+confident, uncertain = torch.tensor([6.0, 0, 0, 0, 0, 0]), torch.zeros(6)
 rows = []
-for label, logit in (("confident", torch.tensor([6.0, 0, 0, 0, 0, 0])), ("uncertain", torch.zeros(6))):
+for label, logit in (("confident", confident), ("uncertain", uncertain)):
     for a, what in ((0, "argmax action"), (1, "another action")):
-        g = torch.nn.functional.one_hot(torch.tensor(a), 6).double() - torch.softmax(logit, -1)
-        new = logit + alpha * 1.0 * g
-        rows.append((label, what, float((g**2).sum()), kl(logit, new)))
-print(f"{'policy':10s} {'sampled':15s} {'||score||^2':>12s} {'KL(old||new)':>14s}")
+        score = torch.nn.functional.one_hot(torch.tensor(a), 6).double() - torch.softmax(logit, -1)  # e_a - pi
+        new = logit + alpha * 1.0 * score
+        rows.append((label, what, float(torch.softmax(logit, -1)[a]), float((score**2).sum()), kl(logit, new)))
+print(f"{'policy':10s} {'sampled':15s} {'pi(a)':>7s} {'||score||^2':>12s} {'KL(old||new)':>14s}")
 for r in rows:
-    print(f"{r[0]:10s} {r[1]:15s} {r[2]:12.5f} {r[3]:14.2e}")
+    print(f"{r[0]:10s} {r[1]:15s} {r[2]:7.4f} {r[3]:12.5f} {r[4]:14.2e}")
 
 # %% [markdown]
+# The confident policy barely moves when it samples its argmax action, even though that action was
+# rewarded: its score $e_a - \pi$ is almost zero. When it samples one of its other actions, the
+# squared score norm is the largest in the table, larger than the uncertain policy's. That does not
+# contradict Proposition 1, which is a statement about the *expectation* over $a \sim \pi$. The other
+# actions are rare, so they contribute little to the expectation. The next cell splits the
+# expectation into its terms.
+
+# %%
+for label, logit in (("confident", confident), ("uncertain", uncertain)):
+    pi = torch.softmax(logit, -1)
+    per_action = 1 - 2 * pi + (pi**2).sum()  # ||e_a - pi||^2 for every a
+    contribution = pi * per_action
+    print(f"{label:10s} argmax term pi*||.||^2 = {float(contribution[0]):.5f}, other five actions together = "
+          f"{float(contribution[1:].sum()):.5f}, expectation = {float(contribution.sum()):.5f} "
+          f"(closed form {float(empg.expected_score_norm_sq(logit)):.5f})")
+
+# %% [markdown]
+# For the confident policy the five rare actions carry almost all of the expectation, and even
+# together they stay far below the uncertain policy's expectation. Rare samples with large
+# gradients do happen. When the confident action was *wrong* (the paper's "hallucinated
+# confidence"), such a rare sample is the only kind of step that moves the policy much. But most of
+# the confident policy's samples are its argmax action, with almost no gradient.
+#
+# ## What EMPG's scale can and cannot do about it
+#
+# EMPG's self-calibrating scale $g$ (Eq. 10, next notebook) multiplies each step's advantage by
+# $g_s = e^{-k\tilde H_s}/\operatorname{mean}_S e^{-k\tilde H}$, where $\tilde H_s \in [0, 1]$ is the
+# step's entropy after min-max normalisation over the batch. So across one batch, $g$ varies by at
+# most a factor $e^{k}$: with the default $k = 1$, the most confident step gets at most
+# $e \approx 2.72$ times the weight of the most uncertain one. Compare that with the two policies
+# above, placed in one batch:
+
+# %%
+step_h = torch.stack([empg.token_entropy(confident), empg.token_entropy(uncertain)])
+terms = empg.step_modulation_terms(torch.ones(2), step_h, torch.tensor([0, 1]), torch.tensor([0, 0]), k=1.0, zeta=0.0)
+g_conf, g_unc = float(terms.scale[0]), float(terms.scale[1])
+sq_argmax_conf, sq_argmax_unc = rows[0][3], rows[2][3]
+esq_conf, esq_unc = float(empg.expected_score_norm_sq(confident)), float(empg.expected_score_norm_sq(uncertain))
+print(f"g:  confident {g_conf:.3f}, uncertain {g_unc:.3f}  -> ratio {g_conf / g_unc:.3f} (e = {math.e:.3f})")
+print(f"squared score norm of the argmax action: uncertain / confident = {sq_argmax_unc / sq_argmax_conf:,.0f}")
+print(f"score norm of the argmax action:         uncertain / confident = {(sq_argmax_unc / sq_argmax_conf) ** 0.5:,.1f}")
+print(f"expected squared score norm (Prop. 1):   uncertain / confident = {esq_unc / esq_conf:,.1f}")
+print(f"KL moved on the argmax action:           uncertain / confident = {rows[2][4] / rows[0][4]:,.0f}")
+
+# %% [markdown]
+# The squared gradient norms differ by a factor in the thousands, the expected ones by a factor in
+# the tens, and $g$ by at most $e$. So $g$ **tilts** the balance toward confident steps. It does
+# not compensate for the coupling, and it is not meant to: a confident step's update
+# $g A (e_a - \pi)$ is still scaled by its small score. What EMPG changes is the *relative* weight
+# of confident and uncertain steps within a batch. Notebook 2 measures how much that changes the
+# update on real rollouts.
+#
 # ### Check your understanding
 # The uncertain policy's expected squared score norm is $1 - 1/A$; the confident one's is far smaller.
+# The ratio of $g$ between the two steps is $e^{k}$ (their normalised entropies are 0 and 1), far below
+# the ratio of their squared score norms.
 
 # %%
 assert abs(float(empg.expected_score_norm_sq(torch.zeros(A))) - (1 - 1 / A)) < 1e-12
-assert float(empg.expected_score_norm_sq(torch.tensor([6.0, 0, 0, 0, 0, 0]))) < 0.05
-assert rows[0][3] < rows[2][3]  # the confident policy moves less on its own argmax action
+assert esq_conf < 0.05
+assert rows[0][4] < rows[2][4]  # the confident policy moves less on its own argmax action
+assert rows[1][3] > rows[2][3]  # ... but a rare action of the confident policy has the larger score
+assert abs(g_conf / g_unc - math.e) < 1e-6
+assert sq_argmax_unc / sq_argmax_conf > 1000 * (g_conf / g_unc)
 
 # %% [markdown]
-# **Next:** [2. The modulation](02_the_modulation.ipynb) turns this observation into Eq. 7–12.
+# ## Exercise: the closed form, by hand
+#
+# Write `my_expected_score_norm_sq(z)`: the expected squared score norm
+# $\mathbb{E}_{a\sim\pi}\lVert e_a - \pi\rVert^2$ of a softmax policy with logits `z` (a 1-D tensor),
+# without autograd and without `empg`. Use the proof above. Then run the check cell. If you get stuck,
+# the solution is below the check.
+
+# %%
+def my_expected_score_norm_sq(z):
+    """E_{a~pi} ||e_a - pi||^2 for pi = softmax(z). z: [A] float64 logits. Returns a 0-d tensor."""
+    raise NotImplementedError("your code here")
+
+
+# %%
+def check_expected_score_norm_sq(fn):
+    """Compare fn with the exact autograd expectation on 50 random policies (float64, tolerance 1e-10)."""
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(50):
+        size = int(torch.randint(2, 9, (1,), generator=gen))
+        z = torch.randn(size, generator=gen) * float(torch.rand(1, generator=gen) * 6)
+        got, want = torch.as_tensor(fn(z), dtype=torch.float64), autograd_expected_norm(z)
+        assert torch.allclose(got, want, atol=1e-10), f"logits {z.tolist()}: got {float(got)}, want {float(want)}"
+    print("correct: agrees with autograd on 50 random policies")
+
+
+try:
+    check_expected_score_norm_sq(my_expected_score_norm_sq)
+except NotImplementedError:
+    print("my_expected_score_norm_sq is not written yet: fill it in above, then run this cell again")
+
+# %% [markdown]
+# ### Solution
+#
+# $\lVert e_a - \pi\rVert^2 = 1 - 2\pi_a + \sum_b \pi_b^2$, so the expectation is $1 - \sum_a \pi_a^2$.
+# Computing $\pi$ with `softmax` keeps it stable for large logits.
+
+# %%
+def solution_expected_score_norm_sq(z):
+    pi = torch.softmax(z, -1)
+    return 1 - (pi**2).sum()
+
+
+check_expected_score_norm_sq(solution_expected_score_norm_sq)
+
+# %% [markdown]
+# **Next:** [2. The modulation](02_the_modulation.ipynb) turns this observation into Eq. 7–12, and
+# shows what it does to real updates.
