@@ -59,6 +59,7 @@ two registrations.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import hashlib
@@ -79,6 +80,7 @@ __all__ = [
     "EMPGVerlOptions",
     "changed_contact_points",
     "empg_adv_estimator",
+    "empg_inputs",
     "install",
     "is_installed",
     "options_from_config",
@@ -259,6 +261,31 @@ def _grpo(scores: torch.Tensor, index: np.ndarray, opts: EMPGVerlOptions) -> tor
     return adv[:, 0]
 
 
+@contextlib.contextmanager
+def empg_inputs(entropy: torch.Tensor, response_mask: torch.Tensor, keys: list[str], *,
+                is_padding: Any = None, metrics: dict | None = None):
+    """Hand the old policy's entropies to the ``empg`` estimator for the verl code run inside this block.
+
+    The ``empg_sync`` trainer wraps verl's ``_compute_advantage`` in it; a custom trainer can do the same.
+
+    Args:
+        entropy: ``[B, L]`` token entropies (verl's ``entropy`` field, padded like ``response_mask``).
+        response_mask: ``[B, L]`` before rollout correction (the turn structure is read from it).
+        keys: ``[B]`` TransferQueue keys ``{uid}_{session_id}_{index}``, in the batch's row order.
+        is_padding: ``[B]`` verl's ``is_padding`` tags.
+        metrics: verl's metrics dict; the ``empg/*`` statistics are added to it.
+    """
+    if tuple(entropy.shape) != tuple(response_mask.shape) or len(keys) != response_mask.shape[0]:
+        raise ValueError(f"empg_inputs: entropy {tuple(entropy.shape)}, response_mask {tuple(response_mask.shape)} "
+                         f"and keys ({len(keys)}) must describe the same rows")
+    token = _ADV_CONTEXT.set({"entropy": entropy, "response_mask": response_mask, "keys": list(keys),
+                              "is_padding": is_padding, "metrics": metrics})
+    try:
+        yield
+    finally:
+        _ADV_CONTEXT.reset(token)
+
+
 def _from_context(response_mask: torch.Tensor) -> dict[str, Any]:
     """The empg_sync trainer's hand-over for this batch (checked against it), else {}."""
     ctx = _ADV_CONTEXT.get()
@@ -435,15 +462,9 @@ def _make_trainer_class():
                 return super()._compute_advantage(batch, metrics)
             data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
                                    select_fields=["entropy", "response_mask"]).to_padded_tensor()
-            context = {
-                "entropy": data["entropy"], "response_mask": data["response_mask"], "keys": list(batch.keys),
-                "is_padding": [bool(tag.get("is_padding", False)) for tag in batch.tags], "metrics": metrics,
-            }
-            token = _ADV_CONTEXT.set(context)
-            try:
+            padding = [bool(tag.get("is_padding", False)) for tag in batch.tags]
+            with empg_inputs(data["entropy"], data["response_mask"], batch.keys, is_padding=padding, metrics=metrics):
                 return super()._compute_advantage(batch, metrics)
-            finally:
-                _ADV_CONTEXT.reset(token)
 
     EMPGTrainerSync.__module__ = __name__
     return EMPGTrainerSync
