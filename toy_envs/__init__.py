@@ -4,6 +4,10 @@
 - ``toy_envs/Fog-v0``: two equally long routes to the goal, one through aliased fog cells.
 - ``toy_envs/TextWorld-v0``: real TextWorld games, generated offline (``toy_envs.textworld_env``).
 
+Next to the environments: :mod:`toy_envs.policies` (small softmax policies), :mod:`toy_envs.train`
+(the toy trainer, one CleanRL-style file; console script ``empg-toy``), :mod:`toy_envs.demo` (``make
+demo``) and :mod:`toy_envs.experiments` (the paper in miniature).
+
 Registration is by entry-point string, so nothing heavy (textworld) is imported until
 ``gymnasium.make`` builds that environment. The gridworlds truncate themselves at their
 ``max_steps`` (no ``TimeLimit`` wrapper is added).

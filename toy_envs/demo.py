@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from toy_envs.experiments._common import (auc, final_success, mean_curve, parse_seeds, run_jobs, save_figure,
-                                          t_quantile_975, write_json)
+                                          t_interval, write_json)
 
 ENV_ID = "toy_envs/KeyDoor-v0"
 
@@ -63,22 +63,21 @@ THRESHOLD = 0.8
 def mean_ci(values: Sequence[float]) -> tuple[float, float]:
     """``(mean, half-width of the 95% t-interval)``; half-width NaN with fewer than 2 values."""
     vals = [float(v) for v in values]
-    m = statistics.fmean(vals)
     if len(vals) < 2:
-        return m, float("nan")
-    return m, t_quantile_975(len(vals) - 1) * statistics.stdev(vals) / math.sqrt(len(vals))
+        return statistics.fmean(vals), float("nan")
+    _, lo, hi = t_interval(vals)
+    return statistics.fmean(vals), (hi - lo) / 2
 
 
 def welch_diff_ci(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """Mean difference ``mean(a) − mean(b)`` and the half-width of its 95% Welch t-interval."""
-    va, vb = statistics.variance(a), statistics.variance(b)
-    na, nb = len(a), len(b)
-    se2 = va / na + vb / nb
+    """Mean difference ``mean(a) − mean(b)`` and the half-width of its 95% Welch t-interval (``scipy.stats.ttest_ind``)."""
+    from scipy import stats
+
     d = statistics.fmean(a) - statistics.fmean(b)
-    if se2 == 0:
-        return d, 0.0
-    df = se2**2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
-    return d, t_quantile_975(df) * math.sqrt(se2)
+    if statistics.variance(a) == 0 and statistics.variance(b) == 0:
+        return d, 0.0  # no spread at all: scipy's interval would be NaN
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    return d, float(ci.high - ci.low) / 2
 
 
 def updates_to_threshold(curve: Sequence[float], threshold: float = THRESHOLD, smooth: int = SMOOTH) -> int | None:
@@ -95,7 +94,7 @@ def _run_one(job: dict[str, Any]) -> dict[str, Any]:
     import gymnasium as gym
 
     import toy_envs  # noqa: F401  (registers the ids)
-    from empg.trainer import ToyTrainConfig, train
+    from toy_envs.train import ToyTrainConfig, train
 
     method, seed, overrides = job["method"], job["seed"], job["overrides"]
     cfg = ToyTrainConfig(env=ENV_ID, seed=seed, progress=False, plot=False, **METHODS[method], **overrides)
@@ -188,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     jobs = [{"method": m, "seed": s, "overrides": overrides} for m in METHODS for s in seeds]
     t0 = time.perf_counter()
-    results = run_jobs(_run_one, jobs, workers=args.workers, desc="demo runs")  # in job order: method, then seed
+    results = run_jobs(_run_one, jobs, workers=args.workers, desc="demo runs",  # in job order: method, then seed
+                       cache=out / "jobs")  # one file per finished run: a killed demo resumes
     wall = time.perf_counter() - t0
 
     curves = {m: [r["success"] for r in results if r["method"] == m] for m in METHODS}

@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import toy_envs  # noqa: F401  (registers the env ids)
-from empg.trainer import ToyTrainConfig, train
+from toy_envs.train import ToyTrainConfig, train
 from toy_envs.demo import DEMO_DEFAULTS, ENV_KWARGS, mean_ci
 
 torch.set_num_threads(1)
@@ -177,8 +177,8 @@ for method in runs:
 # default 66-step limit nothing succeeds).
 
 # %%
-from empg.trainer import collect_rollouts, compute_step_advantages
-from empg.policies import TabularSoftmaxPolicy
+from toy_envs.train import collect_rollouts, compute_step_advantages
+from toy_envs.policies import TabularSoftmaxPolicy
 
 torch.manual_seed(0)
 probe_policy = TabularSoftmaxPolicy(int(env.observation_space.n), 4, init_std=1.0)

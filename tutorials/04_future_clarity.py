@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import toy_envs  # noqa: F401  (registers the env ids)
-from empg.trainer import ToyTrainConfig, make_policy, train
+from toy_envs.train import ToyTrainConfig, make_policy, train
 from toy_envs.demo import DEMO_DEFAULTS, mean_ci
 
 torch.set_num_threads(1)
@@ -64,8 +64,8 @@ print(f"start id {start}, first clear cell id {first_clear_id}, fog id {fog_id} 
 # rollouts, and we also check the route label the env reports in `info["route"]`.
 
 # %%
-from empg.trainer import collect_rollouts
-from empg.policies import TabularSoftmaxPolicy
+from toy_envs.train import collect_rollouts
+from toy_envs.policies import TabularSoftmaxPolicy
 
 
 def make_env():

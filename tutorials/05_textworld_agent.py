@@ -39,8 +39,8 @@ import tempfile
 import matplotlib.pyplot as plt
 import torch
 
-from empg.policies import LogLinearPolicy
-from empg.trainer import ToyTrainConfig, collect_rollouts, train
+from toy_envs.policies import LogLinearPolicy
+from toy_envs.train import ToyTrainConfig, collect_rollouts, train
 from toy_envs.demo import mean_ci
 from toy_envs.textworld_env import TextWorldEnv
 from toy_envs.textworld_games import generate_game, walkthrough

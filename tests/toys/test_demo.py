@@ -1,6 +1,7 @@
 """Smoke test of `make demo` at a reduced budget: python -m toy_envs.demo --quick in a subprocess."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -37,11 +38,18 @@ def test_demo_quick(tmp_path):
 def test_demo_statistics_helpers():
     from toy_envs.demo import mean_ci, updates_to_threshold, welch_diff_ci
 
-    # mean of (0, 1): 0.5; sd = sqrt(0.5); half-width = t_{0.975,1} · sd / sqrt(2) = 12.706 · 0.5 = 6.353
+    # mean of (0, 1): 0.5; sd = sqrt(0.5); half-width = t_{0.975,1} · sd / sqrt(2) = 12.7062047 · 0.5 = 6.35310237
+    # (t_{0.975,1} = tan(0.475 π), the Cauchy quantile)
     m, h = mean_ci([0.0, 1.0])
-    assert m == 0.5 and abs(h - 6.353) < 1e-9
+    assert m == 0.5 and abs(h - 0.5 * math.tan(0.475 * math.pi)) < 1e-9 and abs(h - 6.353102) < 1e-6
     # trailing 5-update mean first reaches 0.8 at update 5 for (0.6, 0.8, 0.8, 0.8, 1.0): mean 0.8
     assert updates_to_threshold([0.6, 0.8, 0.8, 0.8, 1.0, 1.0]) == 5
     assert updates_to_threshold([0.0] * 10) is None
     d, h = welch_diff_ci([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])
     assert d == 1.0 and h == 0.0
+    # Welch by hand: a = (0, 1, 2), b = (0, 0, 0, 2): both sample variances 1, se² = 1/3 + 1/4 = 7/12;
+    # df = (7/12)² / ((1/3)²/2 + (1/4)²/3) = 4.4545, used as is (rounding down to 4 would give t = 2.776 and
+    # 2.120). Tables interpolated in 1/df between t_{0.975,4} = 2.776 and t_{0.975,5} = 2.571 give 2.671
+    # (exact 2.6682) -> half-width 2.671 · sqrt(7/12) = 2.040 (tolerance 5e-3 covers the interpolation).
+    d, h = welch_diff_ci([0.0, 1.0, 2.0], [0.0, 0.0, 0.0, 2.0])
+    assert d == pytest.approx(0.5) and h == pytest.approx(2.040, abs=5e-3)

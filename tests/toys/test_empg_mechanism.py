@@ -19,7 +19,7 @@ values for seeds 0-3: 1.26-1.40 and 0.70-0.85; the runs are seeded, so they are 
 import pytest
 import torch
 
-from empg.trainer import ToyTrainConfig, collect_rollouts, compute_step_advantages, train
+from toy_envs.train import ToyTrainConfig, collect_rollouts, compute_step_advantages, train
 
 gridworld = pytest.importorskip("toy_envs.gridworld")
 

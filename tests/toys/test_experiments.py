@@ -57,10 +57,12 @@ def check_curve(c: dict, length: int, lo: float = -math.inf, hi: float = math.in
 
 
 def test_t_interval_hand_computed():
-    # values 1, 2, 3: mean 2, sd 1, t_{0.975,2} = 4.303 -> half-width 4.303 / sqrt(3) = 2.4843.
+    # values 1, 2, 3: mean 2, sd 1, half-width t_{0.975,2} / sqrt(3), where for 2 degrees of freedom the
+    # quantile has the closed form t_{p,2} = (2p − 1) / sqrt(2p(1 − p)) = 4.302653 (p = 0.975) -> 2.484138.
     m, lo, hi = t_interval([1.0, 2.0, 3.0])
     assert m == 2.0
-    assert hi - m == pytest.approx(4.303 / math.sqrt(3), abs=1e-9)
+    t_975_2 = 0.95 / math.sqrt(2 * 0.975 * 0.025)
+    assert hi - m == pytest.approx(t_975_2 / math.sqrt(3), abs=1e-9)
     assert m - lo == pytest.approx(hi - m)
     assert t_interval([0.5]) == (0.5, 0.5, 0.5)
     with pytest.raises(ValueError, match="finite"):
@@ -130,7 +132,7 @@ def test_clarity_dapo_quick(tmp_path):
 
 
 def test_clarity_configs_for_bases():
-    from empg.trainer import METHODS
+    from toy_envs.train import METHODS
     from toy_envs.experiments.clarity import configs_for
 
     grpo, dapo = configs_for("grpo"), configs_for("dapo")

@@ -1,11 +1,12 @@
-"""Tests of the toy policies (empg/policies.py): shapes, hand values, Proposition 1, hashing, bad input."""
+"""Tests of the toy policies (toy_envs/policies.py): shapes, hand values, Proposition 1, hashing, bad input."""
 
 import math
 
 import pytest
 import torch
 
-from empg.policies import FeatureBatch, LogLinearPolicy, TabularSoftmaxPolicy, hash_features, tokenize
+import empg
+from toy_envs.policies import FeatureBatch, LogLinearPolicy, TabularSoftmaxPolicy, hash_features, score_norm_sq, tokenize
 
 
 def _table_policy():
@@ -26,15 +27,14 @@ def test_tabular_hand_values():
     # uniform over 4: log 4; π = (1/8, 1/8, 1/4, 1/2): H = 2·(1/8)·log 8 + (1/4)·log 4 + (1/2)·log 2 = 1.75 log 2
     assert torch.allclose(h, torch.tensor([math.log(4), 1.75 * math.log(2)]), atol=1e-6)
     # Rényi-2: Σπ² = 1/4 (uniform) and (1 + 1 + 4 + 16)/64 = 22/64
-    assert torch.allclose(pol.renyi2_entropy(states), torch.tensor([math.log(4), -math.log(22 / 64)]), atol=1e-6)
-    assert torch.allclose(pol.expected_score_norm_sq(states), torch.tensor([0.75, 1 - 22 / 64]), atol=1e-6)
+    assert torch.allclose(empg.renyi2_entropy(pol.logits(states)), torch.tensor([math.log(4), -math.log(22 / 64)]), atol=1e-6)
+    assert torch.allclose(empg.expected_score_norm_sq(pol.logits(states)), torch.tensor([0.75, 1 - 22 / 64]), atol=1e-6)
     # log π(a): state 1 action 3 -> log(1/2); state 0 action 2 -> log(1/4)
     lp = pol.log_prob(states, torch.tensor([2, 3]))
     assert torch.allclose(lp, torch.tensor([math.log(0.25), math.log(0.5)]), atol=1e-6)
     # ‖e_a − π‖² at state 1, a = 3: (1/8)² + (1/8)² + (1/4)² + (1/2)² = 22/64 ... = 1 − 2·(1/2) + 22/64
-    assert torch.allclose(pol.score_norm_sq(states, torch.tensor([0, 3])), torch.tensor([1 - 0.5 + 0.25, 22 / 64]), atol=1e-6)
-    d = pol.distribution(states)
-    assert torch.allclose(d.probs[1], torch.tensor([0.125, 0.125, 0.25, 0.5]), atol=1e-6)
+    assert torch.allclose(score_norm_sq(pol.logits(states), torch.tensor([0, 3])), torch.tensor([1 - 0.5 + 0.25, 22 / 64]), atol=1e-6)
+    assert torch.allclose(torch.softmax(z, -1)[1], torch.tensor([0.125, 0.125, 0.25, 0.5]), atol=1e-6)
 
 
 def test_tabular_score_is_autograd_gradient_of_the_table_row():
@@ -45,7 +45,7 @@ def test_tabular_score_is_autograd_gradient_of_the_table_row():
     (grad,) = torch.autograd.grad(lp.sum(), pol.table)
     assert torch.count_nonzero(grad[[0, 2]]) == 0
     assert torch.allclose(grad[1], torch.tensor([0.0, 0.0, 0.0, 1.0]) - torch.tensor([0.125, 0.125, 0.25, 0.5]))
-    assert torch.allclose(grad.pow(2).sum(), pol.score_norm_sq(states, torch.tensor([3])).sum())
+    assert torch.allclose(grad.pow(2).sum(), score_norm_sq(pol.logits(states), torch.tensor([3])).sum())
 
 
 def test_prop1_monte_carlo_float64():
@@ -61,12 +61,12 @@ def test_prop1_monte_carlo_float64():
     for s in range(5):
         states = pol.collate([s] * n)
         a = pol.sample(states, generator=gen)
-        mc = pol.score_norm_sq(states, a).mean()
-        analytic = 1 - torch.exp(-pol.renyi2_entropy(pol.collate([s])))[0]
+        mc = score_norm_sq(pol.logits(states), a).mean()
+        analytic = 1 - torch.exp(-empg.renyi2_entropy(pol.logits(pol.collate([s]))))[0]
         assert abs(float(mc.detach() - analytic.detach())) < 0.02
         # The sampler is softmax(z): empirical frequencies within 0.01 of π (std <= 0.0025, so 4 std).
         freq = torch.bincount(a, minlength=6).double() / n
-        assert torch.allclose(freq, pol.distribution(pol.collate([s])).probs[0].detach(), atol=0.01)
+        assert torch.allclose(freq, torch.softmax(pol.logits(pol.collate([s])), -1)[0].detach(), atol=0.01)
 
 
 def test_tabular_bad_input():
@@ -81,6 +81,10 @@ def test_tabular_bad_input():
         pol.log_prob(pol.collate([0, 1]), torch.tensor([0]))
     with pytest.raises(TypeError, match="actions"):
         pol.log_prob(pol.collate([0]), torch.tensor([0.5]))
+    with pytest.raises(ValueError, match="actions"):
+        score_norm_sq(pol.logits(pol.collate([0])), torch.tensor([4]))
+    with pytest.raises(TypeError, match="actions"):
+        score_norm_sq(pol.logits(pol.collate([0])), torch.tensor([1.0]))
     with pytest.raises(ValueError, match="num_states"):
         TabularSoftmaxPolicy(0, 4)
     with pytest.raises(ValueError, match="states"):
@@ -114,7 +118,7 @@ def test_loglinear_padding_and_values():
     assert torch.isinf(z[1, 1:]).all() and torch.isfinite(z[0]).all()
     # zero weights -> uniform over each step's commands: H = log 3 and log 1 = 0
     assert torch.allclose(pol.entropy(batch), torch.tensor([math.log(3), 0.0]), atol=1e-6)
-    assert torch.allclose(pol.expected_score_norm_sq(batch), torch.tensor([2 / 3, 0.0]), atol=1e-6)
+    assert torch.allclose(empg.expected_score_norm_sq(pol.logits(batch)), torch.tensor([2 / 3, 0.0]), atol=1e-6)
     with torch.no_grad():
         pol.weight.normal_()
     # logits are w · φ: recompute the first command's logit by hand from its sparse features
@@ -143,7 +147,7 @@ def test_loglinear_gradient_is_feature_weighted_score():
     batch = pol.collate([rec])
     lp = pol.log_prob(batch, torch.tensor([1]))
     (grad,) = torch.autograd.grad(lp.sum(), pol.weight)
-    p = pol.distribution(batch).probs[0]
+    p = torch.softmax(pol.logits(batch), -1)[0]
     phi = torch.zeros(3, 32, dtype=torch.float64)
     for a, (idx, val) in enumerate(rec):
         phi[a, list(idx)] = torch.tensor(val, dtype=torch.float64)

@@ -1,12 +1,14 @@
-"""Tests of the toy trainer (empg/trainer.py) and its CLI (python -m empg.toy).
+"""Tests of the toy trainer (toy_envs/train.py) and its CLI (python -m toy_envs.train, empg-toy).
 
 In-process tests use a duck-typed chain environment defined here (no gymnasium), which also checks
 that the trainer needs nothing but ``reset(seed=)``/``step`` and ``observation_space.n``. The CLI
 runs in a subprocess on the real ``toy_envs/KeyDoor-v0`` (small layout) with tiny budgets.
+Kill-and-resume and damaged checkpoints are in test_toy_reliability.py.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,15 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from empg.trainer import (
-    ToyTrainConfig,
-    atomic_write_bytes,
-    collect_rollouts,
-    compute_step_advantages,
-    load_checkpoint,
-    save_checkpoint,
-    train,
-)
+from empg.io import CheckpointDir, MetricsLog
+from empg.metrics import unknown_metrics
+from toy_envs.train import ToyTrainConfig, collect_rollouts, compute_step_advantages, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,7 +54,7 @@ def _cfg(**kw):
 
 def test_rollout_layout_and_step_entropy():
     """Step rows: one per step, step index 0..T_i−1, entropy = log 4 under the uniform initial policy."""
-    from empg.policies import TabularSoftmaxPolicy
+    from toy_envs.policies import TabularSoftmaxPolicy
 
     pol = TabularSoftmaxPolicy(5, 4)
     batch = collect_rollouts(pol, ChainEnv, [0, 1], 3, generator=torch.Generator().manual_seed(0))
@@ -75,7 +71,7 @@ def test_rollout_layout_and_step_entropy():
 
 def test_advantages_go_through_the_registry():
     """GRPO: A = (R − mean_g)/(std_g + 1e-6) on each step; EMPG full: zero batch mean (Eq. 7) and different."""
-    from empg.policies import TabularSoftmaxPolicy
+    from toy_envs.policies import TabularSoftmaxPolicy
 
     pol = TabularSoftmaxPolicy(5, 4, init_std=1.0)
     batch = collect_rollouts(pol, ChainEnv, [0, 1, 2, 3], 4, generator=torch.Generator().manual_seed(3))
@@ -102,20 +98,23 @@ def test_chain_learns(method):
     assert sum(curve[-3:]) / 3 > 0.9, curve
     row = res.history[-1]
     for key in ("charts/success_rate", "charts/episode_return", "charts/episode_length", "empg/step_entropy_mean",
-                "empg/scale_mean", "empg/clarity_mean", "policy/kl_prev", "policy/kl_init", "losses/grad_norm",
-                "losses/policy", "prop1/score_norm_sq_mean", "prop1/expected_score_norm_sq_mean"):
+                "empg/scale_mean", "empg/clarity_mean", "policy/kl_prev", "policy/kl_init", "policy/grad_norm",
+                "loss/policy", "prop1/score_norm_sq_mean", "prop1/expected_score_norm_sq_mean"):
         assert key in row, key
         assert row[key] == row[key], key  # no NaN
+    assert all(unknown_metrics(r) == [] for r in res.history)  # every logged name is in empg.metrics.METRICS
 
 
 def test_clipped_loss_with_epochs_and_kl():
     cfg = _cfg(loss="clipped", epochs=3, minibatches=2, kl_coef=0.05, empg="full", agg="seq-mean-token-mean")
     row = train(cfg, ChainEnv).history[-1]
-    assert "policy/clip_frac" in row and "losses/kl" in row
+    assert "policy/clip_frac" in row and "loss/kl" in row
     assert row["policy/kl_init"] > 0
+    assert unknown_metrics(row) == []
     # DAPO logs its dynamic sampling; once every group succeeds it drops them all and skips the update.
     hist = train(_cfg(outcome="dapo", empg="full", updates=2), ChainEnv).history
     assert all("dapo/kept_groups" in r and "empg/step_entropy_mean" in r for r in hist)
+    assert all(unknown_metrics(r) == [] for r in hist)
 
 
 def _comparable(history):
@@ -127,16 +126,22 @@ def test_resume_equals_uninterrupted(tmp_path, kw):
     """3 updates + resume to 6 gives exactly the history and parameters of 6 uninterrupted updates."""
     full = train(_cfg(updates=6, out=str(tmp_path / "full"), checkpoint_every=2, **kw), ChainEnv)
     part = train(_cfg(updates=3, out=str(tmp_path / "part"), checkpoint_every=2, **kw), ChainEnv)
-    ck = load_checkpoint(tmp_path / "part" / "checkpoint.pt")
-    assert ck["update"] == 3 and len(ck["history"]) == 3
-    assert {"policy", "optimizer", "generator", "torch_rng", "init_policy"} <= set(ck)
+    checkpoints = CheckpointDir(tmp_path / "part" / "checkpoints")
+    assert checkpoints.steps() == [2, 3]  # the last two are kept
+    step, ck = checkpoints.load_latest()
+    assert step == 3 and ck["update"] == 3 and len(ck["history"]) == 3
+    assert {"policy", "optimizer", "generator", "prop1_generator", "torch_rng", "init_policy"} <= set(ck)
     resumed = train(_cfg(updates=6, out=str(tmp_path / "part"), checkpoint_every=2, resume=True, **kw), ChainEnv)
     assert _comparable(resumed.history) == _comparable(full.history)
     assert torch.equal(resumed.policy.table, full.policy.table)
+    # the metrics log holds each update once, the same rows as the uninterrupted run's
+    log = MetricsLog(tmp_path / "part" / "metrics.jsonl", step_key="update").read()
+    assert _comparable(log) == _comparable(MetricsLog(tmp_path / "full" / "metrics.jsonl").read())
+    assert [r["update"] for r in log] == [1, 2, 3, 4, 5, 6]
     # stopping early through the callback also leaves a resumable checkpoint
     stopped = train(_cfg(updates=6, out=str(tmp_path / "cb"), checkpoint_every=0, **kw), ChainEnv,
                     callback=lambda u, m: u == 2)
-    assert len(stopped.history) == 2 and load_checkpoint(tmp_path / "cb" / "checkpoint.pt")["update"] == 2
+    assert len(stopped.history) == 2 and CheckpointDir(tmp_path / "cb" / "checkpoints").steps() == [2]
     again = train(_cfg(updates=6, out=str(tmp_path / "cb"), checkpoint_every=0, resume=True, **kw), ChainEnv)
     assert _comparable(again.history) == _comparable(full.history)
 
@@ -145,24 +150,32 @@ def test_resume_rejects_changed_config(tmp_path):
     train(_cfg(updates=2, out=str(tmp_path)), ChainEnv)
     with pytest.raises(ValueError, match="lr"):
         train(_cfg(updates=4, out=str(tmp_path), resume=True, lr=0.5), ChainEnv)
+    # a folder that holds a run is never silently started over
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(_cfg(updates=4, out=str(tmp_path)), ChainEnv)
 
 
-def test_atomic_writes_leave_old_file_on_failure(tmp_path, monkeypatch):
-    path = tmp_path / "checkpoint.pt"
-    save_checkpoint(path, {"update": 1})
-    with pytest.raises(TypeError):
-        atomic_write_bytes(path, "not bytes")  # fails inside the write, after the temp file exists
-    assert load_checkpoint(path) == {"update": 1}
+def test_failed_checkpoint_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    """A write that fails (disk full at the rename) raises, leaves no temporary file, and resume uses the last good one."""
+    train(_cfg(updates=2, out=str(tmp_path), checkpoint_every=1), ChainEnv)
 
-    def boom(src, dst):
-        raise OSError("disk full")
+    real_replace = os.replace
+
+    def boom(src, dst):  # the disk fills up exactly when a checkpoint is renamed into place
+        if Path(dst).name.startswith("step-"):
+            raise OSError("disk full")
+        return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
-        save_checkpoint(path, {"update": 2})
+    with pytest.raises(OSError, match="disk full"):
+        train(_cfg(updates=3, out=str(tmp_path), checkpoint_every=1, resume=True), ChainEnv)
     monkeypatch.undo()
-    assert load_checkpoint(path) == {"update": 1}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no temp files left behind
+    checkpoints = CheckpointDir(tmp_path / "checkpoints")
+    assert checkpoints.steps() == [1, 2] and checkpoints.load_latest()[0] == 2
+    assert not [p.name for p in tmp_path.rglob(".*.tmp")]  # no temp files left behind
+    resumed = train(_cfg(updates=3, out=str(tmp_path), checkpoint_every=1, resume=True), ChainEnv)
+    full = train(_cfg(updates=3, checkpoint_every=1), ChainEnv)
+    assert _comparable(resumed.history) == _comparable(full.history)
 
 
 @pytest.mark.parametrize("bad", [dict(updates=0), dict(group_size=1), dict(lr=-1.0), dict(lr=float("nan")),
@@ -198,7 +211,7 @@ def test_text_env_with_loglinear_policy():
 
 def _cli(*args, cwd=REPO):
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "empg.toy", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "toy_envs.train", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -213,38 +226,87 @@ def test_cli_smoke_and_resume(tmp_path):
     assert p.returncode == 0, p.stderr
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     assert summary["method"] == "empg" and summary["updates"] == 2
-    for name in ("metrics.json", "metrics.csv", "config.json", "checkpoint.pt", "curves.png", "prop1.csv"):
+    for name in ("metrics.jsonl", "config.json", "checkpoints/step-00000002.pt", "curves.png", "prop1.csv"):
         assert (run / name).stat().st_size > 0, name
-    first = json.loads((run / "metrics.json").read_text())
-    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    first = MetricsLog(run / "metrics.jsonl", step_key="update").read()
+    header = set().union(*first)
     assert "charts/success_rate" in header and "empg/scale_mean" in header and "policy/kl_prev" in header
+    assert unknown_metrics(header) == []
     prop1 = (run / "prop1.csv").read_text().splitlines()
     assert prop1[0].startswith("update,step_entropy,renyi2,score_norm_sq") and len(prop1) > 1
     # --resume takes the saved config (method, env, sizes) from OUT/config.json
     p = _cli("--out", str(run), "--resume", "--updates", "3", "--progress", "false")
     assert p.returncode == 0, p.stderr
-    resumed = json.loads((run / "metrics.json").read_text())
+    resumed = MetricsLog(run / "metrics.jsonl", step_key="update").read()
     assert [r["update"] for r in resumed] == [1, 2, 3]
     assert _comparable(resumed[:2]) == _comparable(first)
-    assert json.loads((run / "config.json").read_text())["empg"] == "full"
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["empg"] == "full" and json.loads(saved["env_kwargs"]) == {"layout": "small"}
+    # without --resume the same folder is refused (it holds a run), naming the way out
+    p = _cli(*SMALL, "--updates", "2", "--out", str(run))
+    assert p.returncode == 2 and "already holds a run" in p.stderr and "--resume" in p.stderr
+
+
+def _plain(text):
+    """Help and error text without tyro's box drawing and line wrapping."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
 
 
 def test_cli_help_and_errors(capsys):
-    from empg.toy import build_parser, main
+    from toy_envs.train import main
 
-    text = build_parser().format_help()
+    assert main(["--help"]) == 0
+    text = _plain(capsys.readouterr().out)
     assert "Episodes per task, G" in text and "--tasks-per-update" in text and "--method" in text
+    assert "--progress, --no-progress" in text and "OutcomeConfig.max_refill_rounds" in text
     assert main(["--updates", "0", "--progress", "false"]) == 2
-    assert "updates must be an int >= 1" in capsys.readouterr().err
+    assert "updates must be an int >= 1" in _plain(capsys.readouterr().err)
     assert main(["--env", "toy_envs/NoSuch-v0", "--updates", "1"]) == 2
     assert "NoSuch" in capsys.readouterr().err
+    assert main(["--progress=maybe"]) == 2
+    assert "--progress expects a boolean" in capsys.readouterr().err
+    assert main(["--env-kwargs", "[1]"]) == 2
+    assert "env_kwargs must be a JSON object" in _plain(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--method", "dapo_empg", "--clip-high", "0.3", "--dapo-max-rounds", "1"],
+     dict(outcome="dapo", empg="full", clip_high=0.3, dapo_max_rounds=1)),
+    (["--progress", "false", "--plot=no", "--tensorboard"], dict(progress=False, plot=False, tensorboard=True)),
+    (["--no-progress", "--clip-high", "None", "--lr", "0.5"], dict(progress=False, clip_high=None, lr=0.5)),
+])
+def test_cli_flags_map_onto_the_config(argv, expected):
+    """The old flag forms (``--progress false``, a bare ``--resume``, ``--method``) and tyro's (``--no-progress``) both work,
+    and DAPO's flags land on the core's config objects (OutcomeConfig, LossConfig)."""
+    from toy_envs.train import config_from_args
+
+    cfg = config_from_args(argv)
+    assert json.loads(cfg.env_kwargs) == {}
+    for key, value in expected.items():
+        assert getattr(cfg, key) == value, key
+    if cfg.outcome == "dapo":
+        assert cfg.outcome_config.dynamic_sampling and cfg.outcome_config.max_refill_rounds == 1
+        assert cfg.loss_config.resolved_clip_high(cfg.outcome_config) == 0.3
+
+
+def test_config_embeds_the_core_configs():
+    """DAPO without --clip-high clips higher at 0.28, GRPO symmetrically; the defaults are the core's."""
+    import empg
+
+    dapo, grpo = ToyTrainConfig.for_method("dapo"), ToyTrainConfig.for_method("grpo")
+    assert dapo.loss_config.resolved_clip_high(dapo.outcome_config) == empg.config.DAPO_CLIP_HIGH == 0.28
+    assert grpo.loss_config.resolved_clip_high(grpo.outcome_config) == grpo.clip_low == 0.2
+    assert dapo.dapo_max_rounds == empg.OutcomeConfig().max_refill_rounds == 3
+    e = ToyTrainConfig.for_method("empg_bonus", k=2.0).empg_config
+    assert (e.variant, e.k, e.k_f, e.zeta) == ("bonus", 2.0, 1.0, 0.1)
+    assert e.modulation_kwargs()["k"] == 0.0  # bonus only: the core's EMPGConfig turns the scaling off
 
 
 def _biased_chain_policy():
     """Tabular policy on ChainEnv whose 'right' logit grows along the chain (0, 0.5, …, 2): the step
     entropies differ by state (log 4 = 1.386 at cell 0 down to 1.114 at cell 3, the last one acted in)
     and both outcomes occur."""
-    from empg.policies import TabularSoftmaxPolicy
+    from toy_envs.policies import TabularSoftmaxPolicy
 
     pol = TabularSoftmaxPolicy(5, 4)
     with torch.no_grad():
@@ -302,7 +364,7 @@ def test_dapo_selection_keeps_mixed_groups_with_rows_matched():
     """Dynamic sampling keeps exactly the groups with unequal rewards; select/concat keep every step row
     with its own episode (records, actions, entropies, step index) and re-index trajectories."""
     from empg.advantages import dynamic_sampling_mask
-    from empg.trainer import Rollout
+    from toy_envs.train import Rollout
 
     pol = _biased_chain_policy()
     b = collect_rollouts(pol, lambda: ChainEnv(T=6), [0, 1, 2, 3, 4, 5], 3, generator=torch.Generator().manual_seed(4))
@@ -338,7 +400,7 @@ def test_kl_metrics_directions():
     A one-cell chain (n = 1) visits only state 0, so both are the KL of that one row, computed here by
     hand in float64. The two directions differ by ~10% here, so a swapped direction fails (tolerance 1e-9).
     """
-    from empg.policies import TabularSoftmaxPolicy
+    from toy_envs.policies import TabularSoftmaxPolicy
 
     torch.manual_seed(0)
     pol = TabularSoftmaxPolicy(2, 4, init_std=0.5)

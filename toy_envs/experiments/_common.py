@@ -2,20 +2,27 @@
 
 Every experiment runs many independent training runs (method × seed). They go through
 :func:`run_jobs`, a ``multiprocessing`` pool (``spawn``, 2 workers by default, one torch thread each),
-and each job is a plain dict so that it pickles. Statistics over seeds use a Student-t interval
-(:func:`t_interval`), computed here without scipy.
+and each job is a plain dict so that it pickles. With a ``cache`` folder each finished job leaves one
+result file there (written atomically), so a killed sweep started again recomputes only the jobs
+that had not finished. Statistics over seeds use a Student-t interval (:func:`t_interval`, from
+``scipy.stats``).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing as mp
 import os
 import time
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
+
+from empg.io import atomic_write_bytes, check_writable
 
 __all__ = [
     "GRID",
@@ -38,28 +45,13 @@ __all__ = [
     "mean_curve",
 ]
 
-# Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (standard tables).
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]
-
-
-def t_quantile_975(df: float) -> float:
-    """t_{0.975, df}: table for df ≤ 30, then the expansion 1.96 + 2.4/df (error < 0.005).
-
-    A fractional df (Welch's) is rounded down, which widens the interval slightly.
-    """
-    d = math.floor(df)
-    if d < 1:
-        raise ValueError(f"df must be >= 1, got {df}")
-    return _T975[d - 1] if d <= 30 else 1.959964 + 2.4 / d
-
-
 def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and two-sided 95% Student-t interval ``mean ± t_{0.975,n-1} · s/√n`` of ``values``.
+    """Mean and two-sided 95% Student-t interval ``mean ± t_{0.975,n-1} · s/√n`` of ``values`` (``scipy.stats.t``).
 
     Returns ``(mean, lower, upper)``; with one value the interval is the point itself.
     """
+    from scipy import stats
+
     xs = [float(v) for v in values]
     if not xs:
         raise ValueError("values must be non-empty")
@@ -70,7 +62,7 @@ def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
     if n == 1:
         return mean, mean, mean
     sd = math.sqrt(sum((v - mean) ** 2 for v in xs) / (n - 1))
-    half = t_quantile_975(n - 1) * sd / math.sqrt(n)
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
     return mean, mean - half, mean + half
 
 
@@ -190,28 +182,99 @@ def _init_worker() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def run_jobs(fn: Callable[[dict], dict], jobs: Sequence[dict], workers: int = 2, desc: str = "runs") -> list[dict]:
-    """Run ``fn(job)`` for every job on ``workers`` processes (spawn); results in job order, with a tqdm bar."""
+def run_jobs(fn: Callable[[dict], dict], jobs: Sequence[dict], workers: int = 2, desc: str = "runs",
+             cache: str | os.PathLike | None = None) -> list[dict]:
+    """Run ``fn(job)`` for every job on ``workers`` processes (spawn); results in job order, with a tqdm bar.
+
+    Args:
+        fn: a module-level function (it is pickled for the workers) returning a JSON-serialisable dict.
+        jobs: plain dicts, one per run.
+        workers: processes (1 runs in this process).
+        desc: label of the progress bar.
+        cache: a folder for one result file per finished job (``job-<key>.json``, written atomically as
+            soon as the job ends). A job whose file is there, for the same ``fn``, the same job dict and
+            the same code (the ``empg`` and ``toy_envs`` sources and the torch version), is not run
+            again, so a killed sweep started again with the same command only computes what was
+            missing. A damaged file is reported and recomputed. Results are returned as read back from
+            JSON in both cases, so a resumed sweep gives exactly what an uninterrupted one gives.
+    """
     from tqdm.auto import tqdm
 
     jobs = list(jobs)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     results: list[dict | None] = [None] * len(jobs)
-    bar = tqdm(total=len(jobs), desc=desc, dynamic_ncols=True)
-    if workers == 1:
-        _init_worker()
+    paths: list[Path | None] = [None] * len(jobs)
+    specs: list[dict | None] = [None] * len(jobs)
+    if cache is not None:
+        folder = check_writable(cache, "job cache folder")
+        code = _code_version()
         for i, job in enumerate(jobs):
-            results[i] = fn(job)
-            bar.update(1)
+            specs[i] = {"fn": f"{fn.__module__}.{fn.__qualname__}", "job": job, "code": code}
+            paths[i] = folder / f"job-{_job_key(specs[i])}.json"
+            results[i] = _load_job_result(paths[i], specs[i])
+    todo = [i for i in range(len(jobs)) if results[i] is None]
+    reused = len(jobs) - len(todo)
+    bar = tqdm(total=len(jobs), initial=reused, desc=desc, dynamic_ncols=True)
+
+    def done(i: int, res: dict) -> None:
+        if paths[i] is not None:
+            text = json.dumps({**specs[i], "result": res})  # NaN allowed: some curves hold NaN for "no episode"
+            atomic_write_bytes(paths[i], text.encode())
+            res = json.loads(text)["result"]
+        results[i] = res
+        bar.update(1)
+
+    if workers == 1 or len(todo) <= 1:
+        _init_worker()
+        for i in todo:
+            done(i, fn(jobs[i]))
     else:
         ctx = mp.get_context("spawn")
         with ctx.Pool(workers, initializer=_init_worker) as pool:
-            for i, res in pool.imap_unordered(_indexed, [(fn, i, job) for i, job in enumerate(jobs)]):
-                results[i] = res
-                bar.update(1)
+            for i, res in pool.imap_unordered(_indexed, [(fn, i, jobs[i]) for i in todo]):
+                done(i, res)
     bar.close()
+    if reused:
+        print(f"{desc}: {reused} of {len(jobs)} runs reused from {cache}")
     return results  # type: ignore[return-value]
+
+
+def _job_key(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _code_version() -> str:
+    """A hash of every source file of ``empg`` and ``toy_envs`` and of the torch version (what a result depends on)."""
+    import torch
+
+    import empg
+    import toy_envs
+
+    h = hashlib.sha256(torch.__version__.encode())
+    for package in (empg, toy_envs):
+        root = Path(package.__file__).parent
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".txt") and "__pycache__" not in p.parts):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def _load_job_result(path: Path, spec: dict) -> dict | None:
+    """The stored result of ``spec`` at ``path``, or None (missing, another job's, or damaged: then a warning)."""
+    if not path.exists():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        warnings.warn(f"job result {str(path)!r} is damaged ({err}); running the job again", RuntimeWarning)
+        return None
+    if not isinstance(stored, dict) or "result" not in stored:
+        warnings.warn(f"job result {str(path)!r} has no 'result' field; running the job again", RuntimeWarning)
+        return None
+    if json.dumps({k: stored.get(k) for k in spec}, sort_keys=True) != json.dumps(spec, sort_keys=True):
+        return None  # a hash collision or a hand-edited file: not this job's result
+    return stored["result"]
 
 
 def _indexed(arg: tuple[Callable[[dict], dict], int, dict]) -> tuple[int, dict]:
@@ -248,9 +311,7 @@ def base_parser(name: str, doc: str, default_seeds: str) -> argparse.ArgumentPar
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as JSON atomically (temp file + os.replace)."""
-    from empg.trainer import atomic_write_bytes
-
+    """Write ``data`` as JSON atomically (:func:`empg.io.atomic_write_bytes`; NaN is written as ``NaN``)."""
     atomic_write_bytes(path, json.dumps(data, indent=1).encode())
 
 
@@ -259,8 +320,6 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 90) -> None:
     import io
 
     import matplotlib.pyplot as plt
-
-    from empg.trainer import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)

@@ -43,7 +43,7 @@ METHOD_ROWS: list[tuple[str, str]] = [
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """One training run; returns its success / KL / entropy curves and wall time."""
-    from empg.trainer import ToyTrainConfig, train
+    from toy_envs.train import ToyTrainConfig, train
 
     kw = dict(job["train_kwargs"])
     cfg = ToyTrainConfig.for_method(job["method"], seed=job["seed"], **kw)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     # Quick mode: the text env is the slow part (game generation); keep one method there.
     if args.quick:
         jobs = [j for j in jobs if j["env"] == "gridworld" or j["method"] in ("grpo", "empg")]
-    results = run_jobs(run_one, jobs, workers=args.workers, desc="ablation")
+    results = run_jobs(run_one, jobs, workers=args.workers, desc="ablation", cache=Path(args.out) / "jobs")
 
     envs: dict[str, Any] = {}
     for env in ("gridworld", "textworld"):

@@ -137,7 +137,7 @@ def shares(log: list) -> dict[str, float]:
 
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
-    from empg.trainer import ToyTrainConfig, train
+    from toy_envs.train import ToyTrainConfig, train
     from toy_envs.gridworld import FogEnv
 
     kw = {**job["train_kwargs"], "zeta": job["zeta"], "env": "toy_envs/Fog-v0"}
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     configs = configs_for(args.base, sweep=not (args.no_sweep or args.quick))
     jobs = [{"key": key, "method": m, "zeta": z, "seed": s, "train_kwargs": grid.train_kwargs(), "layout": layout,
              "max_steps": max_steps, "n_eval": n_eval} for key, _, m, z in configs for s in args.seeds]
-    results = run_jobs(run_one, jobs, workers=args.workers, desc="clarity")
+    results = run_jobs(run_one, jobs, workers=args.workers, desc="clarity", cache=Path(args.out) / "jobs")
     methods = {}
     for key, label, m, z in configs:
         rs = sorted((r for r in results if r["key"] == key), key=lambda r: r["seed"])

@@ -38,7 +38,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """Warm start (GRPO), then each method from the same P₀; per-decile ΔH for each method."""
     import torch
 
-    from empg.trainer import ToyTrainConfig, collect_rollouts, train
+    from toy_envs.train import ToyTrainConfig, collect_rollouts, train
 
     make_env = keydoor_factory(**job["env_kwargs"])
     t0 = time.perf_counter()
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     env_kwargs = {"layout": grid.layout, "max_steps": grid.max_steps}
     jobs = [{"seed": s, "train_kwargs": grid.train_kwargs(), "env_kwargs": env_kwargs, "warmup": warmup,
              "eval_episodes": eval_episodes, "n_bins": N_BINS} for s in args.seeds]
-    results = run_jobs(run_one, jobs, workers=args.workers, desc="entropy_dynamics")
+    results = run_jobs(run_one, jobs, workers=args.workers, desc="entropy_dynamics", cache=Path(args.out) / "jobs")
     methods = {}
     for label, m in METHOD_ROWS:
         methods[m] = {

@@ -38,7 +38,7 @@ METHODS = ("grpo", "empg")
 
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
-    from empg.trainer import ToyTrainConfig, train
+    from toy_envs.train import ToyTrainConfig, train
 
     cfg = ToyTrainConfig.for_method(job["method"], seed=job["seed"], prop1_every=job["prop1_every"],
                                     prop1_max_rows=job["prop1_max_rows"], **job["train_kwargs"])
@@ -48,28 +48,13 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     return {"rows": rows, "wall_time_s": time.perf_counter() - t0}
 
 
-def _ranks(xs: list[float]) -> list[float]:
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    ranks = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2.0
-        i = j + 1
-    return ranks
-
-
 def spearman(x: list[float], y: list[float]) -> float:
-    """Spearman rank correlation (ties get average ranks)."""
-    rx, ry = _ranks(x), _ranks(y)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
-    vx = math.sqrt(sum((a - mx) ** 2 for a in rx))
-    vy = math.sqrt(sum((b - my) ** 2 for b in ry))
-    return cov / (vx * vy) if vx > 0 and vy > 0 else 0.0
+    """Spearman rank correlation (``scipy.stats.spearmanr``, ties get average ranks); 0 when either side is constant."""
+    from scipy import stats
+
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return 0.0
+    return float(stats.spearmanr(x, y).statistic)
 
 
 def analyse(rows: list[dict[str, Any]], n_bins: int = 10, num_actions: int = 4) -> dict[str, Any]:
@@ -117,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [{"method": m, "seed": s, "train_kwargs": grid.train_kwargs(), "prop1_every": every,
              "prop1_max_rows": max_rows, "env_kwargs": {"layout": grid.layout, "max_steps": grid.max_steps}}
             for m in METHODS for s in args.seeds]
-    results = run_jobs(run_one, jobs, workers=args.workers, desc="prop1")
+    results = run_jobs(run_one, jobs, workers=args.workers, desc="prop1", cache=Path(args.out) / "jobs")
     rows = [r for res in results for r in res["rows"]]
     if not rows:
         raise RuntimeError("no Prop. 1 records were collected (updates < prop1_every?)")

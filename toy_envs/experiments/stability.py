@@ -32,13 +32,13 @@ UPDATES = 40  # longer than the ablation, to see the late phase
 
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
-    from empg.trainer import ToyTrainConfig, train
+    from toy_envs.train import ToyTrainConfig, train
 
     cfg = ToyTrainConfig.for_method(job["method"], seed=job["seed"], **job["train_kwargs"])
     t0 = time.perf_counter()
     res = train(cfg, keydoor_factory(**job["env_kwargs"]))
     return {"method": job["method"], "seed": job["seed"], "kl_prev": res.curve("policy/kl_prev"),
-            "success": res.curve("charts/success_rate"), "grad_norm": res.curve("losses/grad_norm"),
+            "success": res.curve("charts/success_rate"), "grad_norm": res.curve("policy/grad_norm"),
             "wall_time_s": time.perf_counter() - t0}
 
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     env_kwargs = {"layout": grid.layout, "max_steps": grid.max_steps}
     jobs = [{"method": m, "seed": s, "train_kwargs": grid.train_kwargs(), "env_kwargs": env_kwargs}
             for _, m in METHOD_ROWS for s in args.seeds]
-    results = run_jobs(run_one, jobs, workers=args.workers, desc="stability")
+    results = run_jobs(run_one, jobs, workers=args.workers, desc="stability", cache=Path(args.out) / "jobs")
     methods = {}
     for label, m in METHOD_ROWS:
         rs = sorted((r for r in results if r["method"] == m), key=lambda r: r["seed"])

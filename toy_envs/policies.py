@@ -1,18 +1,19 @@
 """Small softmax policies for the toys: a tabular one for gridworlds and a log-linear one for text.
 
-Both are ``torch.nn.Module`` s with the same per-step interface, so the trainer and the
-measurements of spec §2 (step entropy, Rényi-2 entropy, Proposition 1's score norm) treat them alike:
+Both are ``torch.nn.Module`` s with the same per-step interface, so the toy trainer
+(:mod:`toy_envs.train`) and the measurements of spec §2 treat them alike:
 
 1. ``encode(obs, info)`` turns one observation (and, for text, ``info["admissible_commands"]``)
    into a compact per-step record;
 2. ``collate(records)`` batches S such records;
 3. ``logits(batch) -> [S, A_max]`` gives the action logits, ``-inf`` where a step has fewer actions.
 
-Everything else (``distribution``, ``log_prob``, ``entropy``, ``renyi2_entropy``,
-``expected_score_norm_sq``, ``score_norm_sq``, ``sample``) is derived from ``logits`` in the base
-class. Every action distribution is a softmax ``π = softmax(z)`` over the logits ``z`` of one step, and
-the score norms are taken with respect to ``z`` (Proposition 1). For the tabular policy ``z`` *is* a
-row of the parameter table, so that is also the parameter gradient of the visited state.
+``log_prob``, ``entropy`` and ``sample`` are derived from ``logits`` in the base class. Every action
+distribution is a softmax ``π = softmax(z)`` over the logits ``z`` of one step; the Proposition 1
+quantities are functions of those logits: :func:`score_norm_sq` here (the taken action's
+``‖e_a − π‖²``), :func:`empg.renyi2_entropy` and :func:`empg.expected_score_norm_sq` (``1 − exp(−H₂)``).
+The score norms are taken with respect to ``z``; for the tabular policy ``z`` *is* a row of the
+parameter table, so that is also the parameter gradient of the visited state.
 
 No environment is imported here: observations are plain ints (gridworld state ids) or strings.
 """
@@ -30,10 +31,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .entropy import expected_score_norm_sq, renyi2_entropy, token_entropy
+from empg import token_entropy
 
 __all__ = ["SoftmaxPolicy", "TabularSoftmaxPolicy", "LogLinearPolicy", "FeatureBatch", "gumbel_max_sample", "hash_features",
-           "tokenize"]
+           "score_norm_sq", "tokenize"]
 
 
 class SoftmaxPolicy(nn.Module):
@@ -48,10 +49,6 @@ class SoftmaxPolicy(nn.Module):
     def logits(self, batch: Any) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def distribution(self, batch: Any) -> torch.distributions.Categorical:
-        """The action distribution ``π(·|s) = softmax(z)`` of each step, batch shape ``[S]``."""
-        return torch.distributions.Categorical(logits=self.logits(batch))
-
     def log_prob(self, batch: Any, actions: Any) -> torch.Tensor:
         """``[S]`` log π(a_s | s) of the given actions (``[S]`` int). Differentiable."""
         z = self.logits(batch)
@@ -61,22 +58,6 @@ class SoftmaxPolicy(nn.Module):
     def entropy(self, batch: Any) -> torch.Tensor:
         """``[S]`` Shannon entropy H(π(·|s)) in nats (spec §2) via :func:`empg.token_entropy`."""
         return token_entropy(self.logits(batch))
-
-    def renyi2_entropy(self, batch: Any) -> torch.Tensor:
-        """``[S]`` Rényi-2 entropy ``H₂ = −log Σ_a π(a)²`` via :func:`empg.renyi2_entropy`."""
-        return renyi2_entropy(self.logits(batch))
-
-    def expected_score_norm_sq(self, batch: Any) -> torch.Tensor:
-        """``[S]`` Proposition 1: ``E_{a∼π} ‖∇_z log π(a)‖² = 1 − exp(−H₂)`` (:func:`empg.expected_score_norm_sq`)."""
-        return expected_score_norm_sq(self.logits(batch))
-
-    def score_norm_sq(self, batch: Any, actions: Any) -> torch.Tensor:
-        """``[S]`` squared score norm of the taken action w.r.t. the logits: ``‖e_a − π‖² = 1 − 2π_a + Σπ²``."""
-        z = self.logits(batch)
-        a = _actions(actions, z)
-        p = torch.softmax(z, dim=-1)
-        pa = p.gather(-1, a.unsqueeze(-1)).squeeze(-1)
-        return 1.0 - 2.0 * pa + (p * p).sum(-1)
 
     @torch.no_grad()
     def sample(self, batch: Any, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -88,6 +69,23 @@ def gumbel_max_sample(logits: torch.Tensor, generator: torch.Generator | None = 
     """``[S]`` one draw from ``softmax(logits [S, A])`` per row: ``argmax_a z_a + Gumbel noise`` (``-inf`` never wins)."""
     u = torch.rand(logits.shape, generator=generator, dtype=torch.float64).clamp_(1e-12, 1.0 - 1e-12)
     return (logits.double() - torch.log(-torch.log(u))).argmax(-1)
+
+
+def score_norm_sq(logits: torch.Tensor, actions: Any) -> torch.Tensor:
+    """Proposition 1's per-action term: ``‖∇_z log π(a)‖² = ‖e_a − π‖² = 1 − 2π_a + Σ_b π_b²``.
+
+    Args:
+        logits: ``[S, A]`` action logits z of S steps (``-inf`` for a step's missing actions).
+        actions: ``[S]`` int, the action taken at each step.
+
+    Returns:
+        ``[S]`` the squared norm of the score of the taken action with respect to the logits; its
+        expectation under π is ``1 − exp(−H₂)`` (:func:`empg.expected_score_norm_sq`).
+    """
+    a = _actions(actions, logits)
+    p = torch.log_softmax(logits, dim=-1).exp()
+    pa = p.gather(-1, a.unsqueeze(-1)).squeeze(-1)
+    return 1.0 - 2.0 * pa + (p * p).sum(-1)
 
 
 def _actions(actions: Any, logits: torch.Tensor) -> torch.Tensor:
