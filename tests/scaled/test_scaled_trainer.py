@@ -24,7 +24,8 @@ def _cfg(tmp_path, out, *extra):
     tiny = tmp_path.parent / "tiny_trainer"
     return load_config(SMOKE, [f"model.path={tiny}", f"trainer.out_dir={out}", "env.n_tasks=1", "env.group_size=2",
                                "agent.max_steps=2", "rollout.max_new_tokens=8",
-                               "optim.weight_decay=0.0", "optim.lr=1.0e-3", "optim.micro_batch_size=3", *extra])
+                               "optim.weight_decay=0.0", "optim.lr=1.0e-3", "optim.micro_batch_size=3",
+                               "trainer.val_every=0", "trainer.val_before_train=false", *extra])
 
 
 def _params(trainer):
@@ -348,8 +349,11 @@ def test_smoke_config_trains_end_to_end_in_a_subprocess(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [row["iteration"] for row in rows] == [1, 2]
+    assert [row["iteration"] for row in rows] == [0, 1, 2]  # 0: validation before training
     assert all(unknown_metrics(row) == [] for row in rows)
+    # validation (trainer.val_every=2, val_before_train) on eval.val_tasks=2 distinct tasks, in the rows 0 and 2
+    assert ["val/success_rate" in row for row in rows] == [True, False, True]
+    assert rows[0]["val/num_tasks"] == rows[2]["val/num_tasks"] == 2.0
     assert load_checkpoint_file(out / "checkpoints" / "step-00000002.pt")["iteration"] == 2
 
 
