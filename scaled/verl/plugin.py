@@ -65,6 +65,7 @@ import dataclasses
 import hashlib
 import importlib
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,8 @@ __all__ = [
     "is_installed",
     "options_from_config",
     "padding_rows",
+    "register_resolvers",
+    "run_name",
     "step_ids_from_response_mask",
     "steps_from_keys",
 ]
@@ -470,6 +473,34 @@ def _make_trainer_class():
     return EMPGTrainerSync
 
 
+# --------------------------------------------------------------------------- config resolvers
+def run_name(outcome: str, variant: str, model_path: str, lora_rank: Any = 0) -> str:
+    """``<method>_<model>`` of a verl run, e.g. ``dapo_empg_qwen2.5-1.5b-instruct`` (``scaled.config`` naming)."""
+    variant = "off" if variant is False else str(variant)
+    method = str(outcome) if variant == "off" else f"{outcome}_empg" + ("" if variant == "full" else f"-{variant}")
+    model = re.sub(r"[^A-Za-z0-9._-]+", "-", str(model_path).rstrip("/").split("/")[-1]).strip("-").lower() or "model"
+    return f"{method}_{model}" + ("-lora" if int(lora_rank or 0) > 0 else "")
+
+
+def if_dapo(outcome: Any, when_dapo: Any, otherwise: Any) -> Any:
+    """``when_dapo`` if ``algorithm.empg.outcome`` is dapo, else ``otherwise`` (checked: grpo or dapo)."""
+    if str(outcome) not in ("grpo", "dapo"):
+        raise ValueError(f"algorithm.empg.outcome must be 'grpo' or 'dapo', got {outcome!r}")
+    return when_dapo if str(outcome) == "dapo" else otherwise
+
+
+def register_resolvers() -> None:
+    """``${empg_if_dapo:...}`` and ``${empg_run_name:...}`` for ``scaled/verl/config/empg_trainer.yaml``."""
+    from omegaconf import OmegaConf
+
+    # omegaconf 2.4 renamed register_new_resolver (2.1-2.3) to register_resolver (2.0's old name, other semantics)
+    new = getattr(OmegaConf, "register_new_resolver")
+    if tuple(int(x) for x in __import__("omegaconf").__version__.split(".")[:2]) >= (2, 4):
+        new = OmegaConf.register_resolver
+    new("empg_if_dapo", if_dapo, replace=True)
+    new("empg_run_name", run_name, replace=True)
+
+
 # --------------------------------------------------------------------------- install and checks
 def _resolve(point: str) -> Any:
     module, qualname = point.split(":")
@@ -528,6 +559,10 @@ def install() -> list[str]:
 
 
 def _autoinstall() -> None:
+    try:
+        register_resolvers()
+    except ImportError:  # pragma: no cover - omegaconf missing: nothing can read the config anyway
+        pass
     try:
         import verl  # noqa: F401
     except ImportError:
