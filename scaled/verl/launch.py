@@ -40,7 +40,13 @@ VERL_GRPO_EPS = 1e-6
 NO_DUAL_CLIP = 1.0e9
 
 
+#: Strings YAML 1.1 (OmegaConf) would read as booleans or null: quoted in overrides (``variant='off'``).
+_YAML_WORDS = {"off", "on", "yes", "no", "y", "n", "true", "false", "null", "~"}
+
+
 def _fmt(value: Any) -> str:
+    if isinstance(value, str) and value.lower() in _YAML_WORDS:
+        return f"'{value}'"
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -78,6 +84,7 @@ def verl_overrides(cfg, *, data_dir: str | os.PathLike, gpus: int = 8, nnodes: i
     if m.reference not in ("copy", "lora", "none"):  # pragma: no cover - ModelConfig checks it
         raise ValueError(f"model.reference={m.reference!r}")
     kl = float(a.loss.kl_coef) > 0 and m.reference != "none"
+    tokens = o.micro_batch_size * (r.max_prompt_tokens + r.max_new_tokens)
     data = pathlib.Path(data_dir).expanduser().resolve()
     ov: dict[str, Any] = {
         # the algorithm
@@ -100,10 +107,16 @@ def verl_overrides(cfg, *, data_dir: str | os.PathLike, gpus: int = 8, nnodes: i
         "actor_rollout_ref.actor.optim.betas": list(o.betas),
         "actor_rollout_ref.actor.grad_clip": o.max_grad_norm,
         "actor_rollout_ref.actor.ppo_epochs": o.epochs,
+        # verl counts a mini-batch in prompts x rollout.n rows (step rows here: many per trajectory)
         "actor_rollout_ref.actor.ppo_mini_batch_size": o.mini_batch_size // cfg.env.group_size,
-        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": o.micro_batch_size,
-        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": o.micro_batch_size,
-        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": o.micro_batch_size,
+        # micro-batches by tokens (micro_batch_size full-length rows): verl checks train_batch_size >=
+        # ppo_mini_batch_size in prompts only with fixed-size micro-batches, which step rows outgrow
+        "actor_rollout_ref.actor.use_dynamic_bsz": True,
+        "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz": True,
+        "actor_rollout_ref.ref.log_prob_use_dynamic_bsz": True,
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": tokens,
+        "actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu": tokens,
+        "actor_rollout_ref.ref.log_prob_max_token_len_per_gpu": tokens,
         # the model
         "actor_rollout_ref.model.path": m.path,
         "actor_rollout_ref.model.enable_gradient_checkpointing": bool(m.gradient_checkpointing),
@@ -167,9 +180,13 @@ def merge_overrides(base: dict[str, str], extra: Sequence[str]) -> list[str]:
 
 
 def _final(overrides: Sequence[str], key: str) -> str | None:
+    """The value the last override of ``key`` sets (quotes removed), or None."""
     for item in reversed(overrides):
         if _key(item) == key and "=" in item:
-            return item.split("=", 1)[1]
+            value = item.split("=", 1)[1]
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            return value
     return None
 
 

@@ -564,7 +564,7 @@ def _autoinstall() -> None:
     except ImportError:  # pragma: no cover - omegaconf missing: nothing can read the config anyway
         pass
     try:
-        import verl  # noqa: F401
+        importlib.import_module("verl.protocol")  # not just "verl": a folder named verl on sys.path is not it
     except ImportError:
         return  # importable without verl; install() explains what is missing
     install()

@@ -32,7 +32,9 @@ def result(tmp_path_factory):
     proc = subprocess.run([sys.executable, str(ROOT / "tests/verl/worker_e2e.py"), str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"worker_e2e.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-    return torch.load(out / "result.pt", weights_only=False)
+    result = torch.load(out / "result.pt", weights_only=False)
+    result["out_dir"] = out
+    return result
 
 
 def _real(rec):
@@ -145,3 +147,30 @@ def test_entropies_are_the_models_and_parameters_changed(result):
                                    rtol=1e-4, atol=1e-4)
     changes = result["param_change"]
     assert len(changes) > 10 and min(changes.values()) > 0
+
+
+def test_a_verl_checkpoint_becomes_a_model_that_scaled_evaluate_scores(result):
+    """The trainer's own checkpoint -> ``python -m verl.model_merger merge`` -> a Hugging Face folder whose
+    weights are the trained ones (in bf16, the dtype verl records in the checkpoint's config) and which
+    ``python -m scaled.evaluate`` plays (docs/verl.md, "From a verl checkpoint to scaled.evaluate")."""
+    from safetensors.torch import load_file
+
+    ckpt = pathlib.Path(result["checkpoint"])
+    assert (ckpt.parents[1] / "latest_checkpointed_iteration.txt").read_text().strip() == "2"  # what resume reads
+    hf = result["out_dir"] / "hf"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VERL_", "RAY_"))}
+    merge = subprocess.run([sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
+                            "--local_dir", str(ckpt), "--target_dir", str(hf)], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert merge.returncode == 0, merge.stderr[-3000:]
+    merged = load_file(hf / "model.safetensors")
+    trained = result["params"]
+    assert set(merged) == set(trained) - {"lm_head.weight"}  # tied to the embeddings
+    for name, value in merged.items():
+        assert torch.equal(value, trained[name].to(value.dtype)), name
+    ev = subprocess.run([sys.executable, "-m", "scaled.evaluate", "--config", "scaled/configs/smoke_cpu.yaml",
+                         "model.tiny=false", f"model.path={hf}", "eval.max_tasks=2", "agent.max_steps=2",
+                         "rollout.max_new_tokens=4", "trainer.progress=false"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600)
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    assert "2 distinct tasks" in ev.stdout and "| All |" in ev.stdout

@@ -68,7 +68,7 @@ N_PROMPTS, N_SESSIONS, RESPONSE_LEN = 2, 2, 6
 MINI_BATCH = 3  # prompts per mini-batch: verl pads every batch to a multiple of 3 x n = 6 rows
 
 
-def compose_config(model_path: str):
+def compose_config(model_path: str, out_dir: pathlib.Path):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -81,10 +81,12 @@ def compose_config(model_path: str):
         "actor_rollout_ref.actor.use_kl_loss=false",
         "actor_rollout_ref.actor.entropy_coeff=0",
         f"actor_rollout_ref.actor.ppo_mini_batch_size={MINI_BATCH}",
-        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
+        # micro-batches by tokens, as the launcher sets it (scaled/verl/launch.py)
+        "actor_rollout_ref.actor.use_dynamic_bsz=true", "actor_rollout_ref.rollout.log_prob_use_dynamic_bsz=true",
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=256",
+        "actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu=256",
         "actor_rollout_ref.actor.optim.lr=1e-3",
         "actor_rollout_ref.actor.shuffle=false",
-        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=2",
         f"actor_rollout_ref.rollout.n={N_SESSIONS}",
         f"actor_rollout_ref.rollout.response_length={RESPONSE_LEN}",
         "actor_rollout_ref.rollout.prompt_length=256",
@@ -93,6 +95,7 @@ def compose_config(model_path: str):
         f"data.train_batch_size={N_PROMPTS}",
         "trainer.device=cpu",
         "trainer.v1.trainer_mode=empg_sync",
+        f"trainer.default_local_dir={out_dir / 'checkpoints'}",
         "algorithm.adv_estimator=empg",
         "algorithm.empg.zeta=0.1",
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",  # one Ray actor per unit; 2 CPUs here
@@ -111,7 +114,7 @@ def main(out_dir: pathlib.Path) -> None:
 
     torch.manual_seed(0)
     model_path = build_tiny_model(out_dir / "tiny", vocab_size=512, hidden_size=64, num_layers=2, seed=0)
-    config = compose_config(str(model_path))
+    config = compose_config(str(model_path), out_dir)
     dist.init_process_group("gloo", rank=0, world_size=1)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     import transfer_queue as tq
@@ -164,6 +167,9 @@ class InProcessWorkerGroup:
 
     def update_actor(self, batch):
         return self.worker.update_actor(batch)
+
+    def save_checkpoint(self, *args, **kwargs):
+        return self.worker.save_checkpoint(*args, **kwargs)
 
 
 def generate(rollout, tokenizer, contexts: list[list[int]]) -> list[list[int]]:
@@ -325,8 +331,14 @@ def run(config, out_dir: pathlib.Path) -> None:
     concatenated_batch(rollout, tokenizer, "c")
     result["concat"] = train_step(trainer, batch_meta("c"), {})
     print("concatenated rows trained", flush=True)
-    params1 = module.state_dict()
-    result["param_change"] = {k: float((_full(params1[k]) - _full(params0[k])).abs().max()) for k in params0}
+    params1 = {k: _full(v).detach().clone() for k, v in module.state_dict().items()}
+    result["param_change"] = {k: float((params1[k] - _full(params0[k])).abs().max()) for k in params0}
+    result["params"] = params1
+    # the trainer's own checkpoint step (stand-in 3: the dataloader, whose state it saves next to the model)
+    trainer.global_steps = 2
+    trainer.train_dataloader = type("NoData", (), {"state_dict": staticmethod(dict)})()
+    trainer._save_checkpoint()
+    result["checkpoint"] = str(pathlib.Path(config.trainer.default_local_dir) / "global_step_2" / "actor")
     result["model_path"] = str(config.actor_rollout_ref.model.path)
     torch.save(result, out_dir / "result.pt")
     print("done", flush=True)
