@@ -123,6 +123,9 @@ CONTACT_POINTS: dict[str, tuple[str, str]] = {
     "verl.trainer.ppo.padding_utils:upsample_batch_to_divisible_size": (
         "65c6774fbd9dad48dee15791cd23fe73bab891f0af677861388a4ca7c91a95b5",
         "padding keys {pad_uid}_{i}_0 (a one-row session each)"),
+    "verl.experimental.agent_loop.agent_loop:AgentLoopBase.__init__": (
+        "8d0c1cd056eaeeec4f9563f17ed4e80e4bd914be3c94aa779c0e497b61848068",
+        "the agent loop reads rollout_config (prompt/response length) and tokenises with continuous_token_builder"),
     "verl.trainer.ppo.v1.agent_loop_tq:AgentLoopWorkerTQ._agent_loop_postprocess": (
         "523edacbff73640dee470baf8c1f09fb3450e4095c05d5d2226f9ef706604b5b",
         "keys {uid}_{session_id}_{index}; the last output's reward copied onto every output of a session"),
