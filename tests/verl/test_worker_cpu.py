@@ -25,13 +25,20 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 HPARAMS = dict(k=1.0, k_f=1.0, zeta=0.1, eps=1e-8)  # the empg_trainer.yaml defaults the script keeps
 
 
+_RUN: dict = {}
+
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
+    if "failure" in _RUN:  # one run for the module, even when it failed (pytest retries erroring fixtures)
+        pytest.fail(_RUN["failure"])
     out = tmp_path_factory.mktemp("verl_worker")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VERL_", "RAY_"))}
     proc = subprocess.run([sys.executable, str(ROOT / "tests/verl/worker_e2e.py"), str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"worker_e2e.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    if proc.returncode != 0:
+        _RUN["failure"] = f"worker_e2e.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        pytest.fail(_RUN["failure"])
     result = torch.load(out / "result.pt", weights_only=False)
     result["out_dir"] = out
     return result
