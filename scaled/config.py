@@ -136,6 +136,9 @@ class EnvConfig:
     def __post_init__(self) -> None:
         _check_int("env", "n_tasks", self.n_tasks, 1)
         _check_int("env", "group_size", self.group_size, 1)
+        if "split" in self.kwargs:
+            raise ValueError(f"env.kwargs.split={self.kwargs['split']!r}: set env.train_split, env.val_split and "
+                             f"env.test_split instead (one split per purpose, so training never plays the held-out tasks)")
         splits = {"train_split": self.train_split, "val_split": self.val_split, "test_split": self.test_split}
         for name, value in splits.items():
             if value is not None and (not isinstance(value, str) or not value):
@@ -531,9 +534,6 @@ def env_kwargs(cfg: Config, split: str) -> dict[str, Any]:
     kwargs = dict(cfg.env.kwargs)
     name = getattr(cfg.env, EVAL_SPLITS[split])
     if name is not None:
-        if "split" in kwargs:
-            raise ValueError(f"env.kwargs.split={kwargs['split']!r}: set env.train_split / env.val_split / "
-                             f"env.test_split instead (one per purpose)")
         kwargs["split"] = name
     return kwargs
 

@@ -57,7 +57,7 @@ from scaled.config import Config, config_diff, config_to_dict, env_kwargs
 from scaled.rollout import collect_rollouts, play_tasks, rollout_metrics
 
 __all__ = ["Trainer", "build_policy", "resolve_device", "informative_episodes", "val_metrics", "checkpoint_bytes",
-           "checkpoint_footprint"]
+           "checkpoint_footprint", "load_weights"]
 
 METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
@@ -88,6 +88,26 @@ def build_policy(cfg: Config, device: torch.device):
     return load_policy(path, reference=reference, lora=cfg.model.lora, dtype=cfg.model.dtype, device=device,
                        temperature=cfg.model.temperature, bf16=cfg.model.bf16,
                        gradient_checkpointing=cfg.model.gradient_checkpointing, backend=cfg.model.backend)
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: str) -> list[str]:
+    """``model.load_state_dict(weights, strict=False)`` with errors that name the checkpoint ``where``.
+
+    Returns:
+        The model's keys the checkpoint does not hold (frozen weights are not saved).
+
+    Raises:
+        ValueError: a tensor has another shape, or the checkpoint holds keys the model does not have.
+    """
+    try:
+        result = model.load_state_dict(weights, strict=False)
+    except RuntimeError as err:  # size mismatches
+        lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
+        raise ValueError(f"checkpoint {where!r} does not match the model ({len(lines)} problem(s)): "
+                         + "; ".join(lines[:3])) from None
+    if result.unexpected_keys:
+        raise ValueError(f"checkpoint {where!r} does not match the model: unexpected {result.unexpected_keys[:5]}")
+    return list(result.missing_keys)
 
 
 def _remove_stale_temp_files(*folders: pathlib.Path) -> None:
@@ -661,12 +681,16 @@ class Trainer:
             group.update(lr=self.cfg.optim.lr, betas=tuple(self.cfg.optim.betas), weight_decay=self.cfg.optim.weight_decay)
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; metrics rows after its iteration are dropped."""
-        missing = self.policy.model.load_state_dict(state["model"], strict=False)
+        """Restore a :meth:`state_dict`; metrics rows after its iteration are dropped.
+
+        Raises:
+            ValueError: the checkpoint's weights do not fit the model (names the checkpoint and the tensors).
+        """
+        where = str(self.checkpoints.path(int(state["iteration"])))
+        missing = load_weights(self.policy.model, state["model"], where)
         trainable = {n for n, p in self.policy.model.named_parameters() if p.requires_grad}
-        if set(missing.unexpected_keys) or (trainable & set(missing.missing_keys)):
-            raise ValueError(f"checkpoint in {str(self.checkpoints.folder)!r} does not match the model: missing "
-                             f"{sorted(trainable & set(missing.missing_keys))[:5]}, unexpected {missing.unexpected_keys[:5]}")
+        if trainable & set(missing):
+            raise ValueError(f"checkpoint {where!r} does not match the model: missing {sorted(trainable & set(missing))[:5]}")
         self._load_optimizer(state)
         rng = state["rng"]
         random.setstate(rng["python"])

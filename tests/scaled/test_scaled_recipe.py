@@ -33,9 +33,9 @@ def _train_part(row):
 
 # --------------------------------------------------------------------------- validation
 def test_validation_logs_val_rows_and_never_changes_training(tmp_path):
-    plain = Trainer(_cfg(tmp_path, tmp_path / "plain", "trainer.iterations=2"))
+    plain = Trainer(_cfg(tmp_path, tmp_path / "plain", "trainer.iterations=2", "agent.max_steps=1"))
     rows_plain = plain.train()
-    val = Trainer(_cfg(tmp_path, tmp_path / "val", "trainer.iterations=2", "trainer.val_every=1",
+    val = Trainer(_cfg(tmp_path, tmp_path / "val", "trainer.iterations=2", "agent.max_steps=1", "trainer.val_every=1",
                        "trainer.val_before_train=true"))
     rows_val = val.train()
     assert [r["iteration"] for r in rows_val] == [0, 1, 2]

@@ -373,15 +373,18 @@ def test_a_full_disk_is_an_error_at_start(tmp_path, reference):
 
 def test_a_disk_that_fills_up_during_a_checkpoint_leaves_no_partial_file(tmp_path, reference):
     shared = reference["shared"]
-    out = tmp_path / "run"
     # from the first checkpoint on, files up to 64 KB: the metrics rows fit, the checkpoint (~0.9 MB of AdamW
     # state, then ~0.45 MB of weights) does not
-    p = _limited(shared, "checkpoint", 64_000, *_command(shared, out))
-    assert p.returncode != 0
-    assert "could not write the checkpoint of iteration 1" in p.stderr and "File too large" in p.stderr
-    assert str(out / "checkpoints") in p.stderr
-    assert not [f for f in out.rglob("*") if f.is_file() and f.name != "metrics.jsonl"]  # no partial or temp file
-    assert [r["iteration"] for r in MetricsLog(out / "metrics.jsonl", step_key="iteration").read()] == [0, 1]
+    for save_optimizer in ("latest", "all"):  # the optimizer state's file fails first / the checkpoint itself fails
+        out = tmp_path / save_optimizer
+        p = _limited(shared, "checkpoint", 64_000, *_command(shared, out, "trainer.iterations=1", "agent.max_steps=1",
+                                                             "trainer.val_before_train=false",
+                                                             f"trainer.save_optimizer={save_optimizer}"))
+        assert p.returncode != 0
+        assert "could not write the checkpoint of iteration 1" in p.stderr and "File too large" in p.stderr
+        assert str(out / "checkpoints") in p.stderr
+        assert not [f for f in out.rglob("*") if f.is_file() and f.name != "metrics.jsonl"]  # no partial or temp file
+        assert [r["iteration"] for r in MetricsLog(out / "metrics.jsonl", step_key="iteration").read()] == [1]
 
 
 @pytest.mark.slow
