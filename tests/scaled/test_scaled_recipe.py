@@ -110,18 +110,18 @@ def test_save_optimizer_latest_keeps_one_optimizer_state_and_resumes_exactly(tmp
     from empg.io import load_checkpoint_file
 
     out = tmp_path / "latest"
-    trainer = Trainer(_cfg(tmp_path, out, "trainer.iterations=3"))
+    trainer = Trainer(_cfg(tmp_path, out, "trainer.iterations=3", "agent.max_steps=1"))
     trainer.train()
     assert trainer.checkpoints.steps() == [2, 3] and trainer.optimizer_checkpoints.steps() == [3]
     assert all(load_checkpoint_file(trainer.checkpoints.path(s))["optimizer"] is None for s in (2, 3))
     weights = trainer.checkpoints.path(3).stat().st_size
     assert trainer.optimizer_checkpoints.path(3).stat().st_size > 1.8 * weights  # the two AdamW moments
-    resumed = Trainer(_cfg(tmp_path, out, "trainer.iterations=3"))
+    resumed = Trainer(_cfg(tmp_path, out, "trainer.iterations=3", "agent.max_steps=1"))
     assert resumed.iteration == 3 and _optimizer_equal(resumed.optimizer, trainer.optimizer)
     # a damaged newest checkpoint falls back to iteration 2, whose optimizer state is gone: said, and moments reset
     trainer.checkpoints.path(3).write_bytes(b"")
     with pytest.warns(RuntimeWarning) as record:
-        fallback = Trainer(_cfg(tmp_path, out, "trainer.iterations=3"))
+        fallback = Trainer(_cfg(tmp_path, out, "trainer.iterations=3", "agent.max_steps=1"))
     text = " ".join(str(w.message) for w in record)
     assert "step-00000003.pt" in text and "without its optimizer state" in text and "restart from zero" in text
     assert fallback.iteration == 2 and not fallback.optimizer.state_dict()["state"]

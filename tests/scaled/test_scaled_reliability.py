@@ -187,6 +187,21 @@ def reference(tmp_path_factory, worker_id) -> dict:
     return {"rows": rows, "weights": weights, "shared": shared, "seconds": done["seconds"], "ticks": done["ticks"]}
 
 
+def test_the_smoke_command_runs_end_to_end(reference):
+    """The uninterrupted reference itself: every iteration once, validation rows, known metric names, checkpoints."""
+    from empg.metrics import unknown_metrics
+
+    rows = reference["rows"]
+    assert [row["iteration"] for row in rows] == [0, 1, 2, 3]  # 0: validation before training
+    assert all(unknown_metrics(row) == [] for row in rows)
+    # validation (trainer.val_every=2, the last iteration, val_before_train) on eval.val_tasks=2 distinct tasks
+    assert ["val/success_rate" in row for row in rows] == [True, False, True, True]
+    assert all(row["val/num_tasks"] == 2.0 for row in rows if "val/num_tasks" in row)
+    out = reference["shared"] / "uninterrupted"
+    assert CheckpointDir(out / "checkpoints").steps() == [2, 3]  # keep_checkpoints = 2
+    assert CheckpointDir(out / "checkpoints" / "optimizer").steps() == [3]  # save_optimizer = latest
+
+
 # --------------------------------------------------------------------------- kill and resume
 @pytest.mark.parametrize("where, iteration", [
     ("checkpoint_tmp", 2),
