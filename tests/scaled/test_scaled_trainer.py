@@ -1,5 +1,5 @@
 """Trainer: one iteration moves every parameter, resume reproduces the next iteration, DAPO refills,
-the sampler check, the smoke CLI runs."""
+the sampler check (the smoke CLI end to end: test_scaled_reliability.py)."""
 
 import json
 import pathlib
