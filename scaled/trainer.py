@@ -183,8 +183,14 @@ class Trainer:
 
     Args:
         cfg: a :class:`scaled.config.Config`.
-        envs: optional pre-built environments (``n_tasks · group_size`` of them); default: built
-            with ``scaled.envs.make_env(cfg.env.name, **cfg.env.kwargs)``.
+        envs: optional pre-built environments (``n_tasks · group_size`` of them); default: a pool built
+            once with ``scaled.envs.make_env(cfg.env.name, **scaled.config.env_kwargs(cfg, "train"))``
+            (the training split). Validation builds its own pool on the validation split.
+
+    Raises:
+        ValueError: a setting the trainer cannot run with, a run folder it must not resume or overwrite
+            (another config, metrics without checkpoints), every checkpoint damaged (``CheckpointError``).
+        OSError: ``trainer.out_dir`` is not writable or too small for one checkpoint.
     """
 
     def __init__(self, cfg: Config, envs: list | None = None) -> None:
