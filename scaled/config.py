@@ -36,7 +36,7 @@ from scaled.rollout import RolloutConfig
 
 __all__ = ["ModelConfig", "EnvConfig", "AlgorithmConfig", "OptimConfig", "TrainerConfig", "EvalConfig", "Config",
            "CONFIG_DIR", "RESUME_EXEMPT", "compose_config", "load_config", "config_to_dict", "config_to_yaml",
-           "config_diff", "env_kwargs", "run_tag", "method_tag", "model_tag", "missing_keys"]
+           "config_diff", "env_kwargs", "run_tag", "method_tag", "model_tag", "missing_keys", "RECIPE_KEYS"]
 
 #: Where the shipped configs and their fragments live.
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
@@ -55,6 +55,23 @@ RESUME_EXEMPT = (
     "trainer.tensorboard", "trainer.wandb", "trainer.device", "trainer.num_threads", "trainer.save_every",
     "trainer.keep_checkpoints", "trainer.save_optimizer", "optim.micro_batch_size", "model.gradient_checkpointing",
     "rollout.env_workers", "eval.split", "eval.samples", "eval.max_tasks", "eval.batch_size",
+)
+
+#: The settings that define the paper's setup (spec §6; docs/scaling_up.md, "The recipe"). They are set in
+#: ``base.yaml``, ``env/<env>.yaml`` and ``algorithm/<method>.yaml`` and nowhere else (``model/`` fragments set none
+#: of them): the single-machine trainer and the verl launch read them from these files.
+RECIPE_KEYS = (
+    "env.n_tasks", "env.group_size", "env.train_split", "env.val_split", "env.test_split",
+    "agent.max_steps", "agent.history_length", "agent.layout", "agent.win_reward", "agent.invalid_penalty",
+    "agent.require_think", "agent.check_admissible",
+    "rollout.max_new_tokens", "rollout.max_prompt_tokens",
+    "model.temperature",
+    "algorithm.outcome.estimator", "algorithm.outcome.std_normalize", "algorithm.outcome.max_refill_rounds",
+    "algorithm.empg.variant", "algorithm.loss.clip_low", "algorithm.loss.clip_high", "algorithm.loss.agg",
+    "algorithm.loss.kl_coef",
+    "optim.lr", "optim.weight_decay", "optim.max_grad_norm", "optim.mini_batch_size", "optim.epochs",
+    "trainer.iterations", "trainer.val_every", "trainer.val_before_train",
+    "eval.temperature", "eval.val_tasks",
 )
 
 #: What to do about a required key that a config leaves unset (``???``).
@@ -136,6 +153,9 @@ class EnvConfig:
     def __post_init__(self) -> None:
         _check_int("env", "n_tasks", self.n_tasks, 1)
         _check_int("env", "group_size", self.group_size, 1)
+        if "split" in self.kwargs:
+            raise ValueError(f"env.kwargs.split={self.kwargs['split']!r}: set env.train_split, env.val_split and "
+                             f"env.test_split instead (one split per purpose, so training never plays the held-out tasks)")
         splits = {"train_split": self.train_split, "val_split": self.val_split, "test_split": self.test_split}
         for name, value in splits.items():
             if value is not None and (not isinstance(value, str) or not value):
@@ -531,9 +551,6 @@ def env_kwargs(cfg: Config, split: str) -> dict[str, Any]:
     kwargs = dict(cfg.env.kwargs)
     name = getattr(cfg.env, EVAL_SPLITS[split])
     if name is not None:
-        if "split" in kwargs:
-            raise ValueError(f"env.kwargs.split={kwargs['split']!r}: set env.train_split / env.val_split / "
-                             f"env.test_split instead (one per purpose)")
         kwargs["split"] = name
     return kwargs
 

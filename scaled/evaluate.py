@@ -159,7 +159,7 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, split: str | None = 
     """
     from scaled.envs import make_env
     from scaled.rollout import play_tasks
-    from scaled.trainer import build_policy, resolve_device
+    from scaled.trainer import build_policy, load_weights, resolve_device
 
     split = cfg.eval.split if split is None else split
     if split not in EVAL_SPLITS:
@@ -182,9 +182,7 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, split: str | None = 
         state = load_trained_state(checkpoint)  # before the model: a bad path fails fast
     policy = build_policy(cfg, device)
     if checkpoint is not None:
-        result = policy.model.load_state_dict(state["model"], strict=False)
-        if result.unexpected_keys:
-            raise ValueError(f"--checkpoint {checkpoint!r} does not match the model: unexpected {result.unexpected_keys[:5]}")
+        load_weights(policy.model, state["model"], f"--checkpoint {checkpoint}")
     policy.temperature = float(cfg.eval.temperature) if not cfg.eval.greedy else 1.0
     rollout_cfg = dataclasses.replace(cfg.rollout, greedy=cfg.eval.greedy)
     envs = [first] + [make_env(cfg.env.name, **kwargs) for _ in range(min(cfg.eval.batch_size, len(tasks)) - 1)]

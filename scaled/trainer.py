@@ -39,7 +39,6 @@ and refill round (WebShop instances share one catalogue and index); a turn steps
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
 import random
 import shutil
@@ -57,7 +56,8 @@ from scaled.batch import TrainRows, concatenated_rows, step_rows, trim_padding
 from scaled.config import Config, config_diff, config_to_dict, env_kwargs
 from scaled.rollout import collect_rollouts, play_tasks, rollout_metrics
 
-__all__ = ["Trainer", "build_policy", "resolve_device", "informative_episodes", "val_metrics", "checkpoint_bytes"]
+__all__ = ["Trainer", "build_policy", "resolve_device", "informative_episodes", "val_metrics", "checkpoint_bytes",
+           "checkpoint_footprint", "load_weights"]
 
 METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
@@ -90,11 +90,58 @@ def build_policy(cfg: Config, device: torch.device):
                        gradient_checkpointing=cfg.model.gradient_checkpointing, backend=cfg.model.backend)
 
 
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: str) -> list[str]:
+    """``model.load_state_dict(weights, strict=False)`` with errors that name the checkpoint ``where``.
+
+    Returns:
+        The model's keys the checkpoint does not hold (frozen weights are not saved).
+
+    Raises:
+        ValueError: a tensor has another shape, or the checkpoint holds keys the model does not have.
+    """
+    try:
+        result = model.load_state_dict(weights, strict=False)
+    except RuntimeError as err:  # size mismatches
+        lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
+        raise ValueError(f"checkpoint {where!r} does not match the model ({len(lines)} problem(s)): "
+                         + "; ".join(lines[:3])) from None
+    if result.unexpected_keys:
+        raise ValueError(f"checkpoint {where!r} does not match the model: unexpected {result.unexpected_keys[:5]}")
+    return list(result.missing_keys)
+
+
+def _remove_stale_temp_files(*folders: pathlib.Path) -> None:
+    """Temporary files of atomic writes that a crash interrupted (``.<name>.<random>.tmp``): never read, so drop them."""
+    for folder in folders:
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
 def checkpoint_bytes(params: Sequence[torch.nn.Parameter], optimizer: bool) -> int:
     """Bytes of a checkpoint of ``params`` (the trainable ones): the weights, plus AdamW's two moments of the
     same size when ``optimizer`` (a few KB of RNG state and config on top)."""
     weights = sum(p.numel() * p.element_size() for p in params)
     return weights * (3 if optimizer else 1)
+
+
+def checkpoint_footprint(weight_bytes: int, keep: int = 2, save_optimizer: str = "latest") -> dict[str, int]:
+    """Disk use of a run's checkpoints, from the bytes ``W`` of its trainable weights (AdamW moments: ``2W``).
+
+    Returns:
+        ``{"per_save": bytes written per checkpoint, "steady": bytes on disk between saves, "peak": bytes on
+        disk during a save}``: ``latest`` keeps ``keep`` weight files and one optimizer file (steady
+        ``(keep + 2) W``; a save briefly holds one more of each), ``all`` keeps ``keep`` files of ``3W``,
+        ``none`` ``keep`` files of ``W``.
+    """
+    w = int(weight_bytes)
+    if save_optimizer == "latest":
+        return {"per_save": 3 * w, "steady": (keep + 2) * w, "peak": (keep + 1) * w + 4 * w}
+    if save_optimizer == "all":
+        return {"per_save": 3 * w, "steady": keep * 3 * w, "peak": (keep + 1) * 3 * w}
+    if save_optimizer == "none":
+        return {"per_save": w, "steady": keep * w, "peak": (keep + 1) * w}
+    raise ValueError(f"save_optimizer must be latest, all or none, got {save_optimizer!r}")
 
 
 def val_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
@@ -136,8 +183,14 @@ class Trainer:
 
     Args:
         cfg: a :class:`scaled.config.Config`.
-        envs: optional pre-built environments (``n_tasks · group_size`` of them); default: built
-            with ``scaled.envs.make_env(cfg.env.name, **cfg.env.kwargs)``.
+        envs: optional pre-built environments (``n_tasks · group_size`` of them); default: a pool built
+            once with ``scaled.envs.make_env(cfg.env.name, **scaled.config.env_kwargs(cfg, "train"))``
+            (the training split). Validation builds its own pool on the validation split.
+
+    Raises:
+        ValueError: a setting the trainer cannot run with, a run folder it must not resume or overwrite
+            (another config, metrics without checkpoints), every checkpoint damaged (``CheckpointError``).
+        OSError: ``trainer.out_dir`` is not writable or too small for one checkpoint.
     """
 
     def __init__(self, cfg: Config, envs: list | None = None) -> None:
@@ -154,6 +207,7 @@ class Trainer:
         self.iteration = 0
         self.checkpoints = CheckpointDir(self.out_dir / CHECKPOINT_DIR, keep=cfg.trainer.keep_checkpoints)
         self.optimizer_checkpoints = CheckpointDir(self.out_dir / CHECKPOINT_DIR / OPTIMIZER_DIR, keep=2)
+        _remove_stale_temp_files(self.out_dir, self.checkpoints.folder, self.optimizer_checkpoints.folder)
         self.metrics_log = MetricsLog(self.out_dir / METRICS_NAME, step_key="iteration",
                                       tensorboard=self.out_dir / "tb" if cfg.trainer.tensorboard else None)
         self._wandb = None
@@ -234,13 +288,14 @@ class Trainer:
 
     def _check_disk_space(self) -> None:
         """Fail at start, not after the first iteration, when the output folder cannot hold one checkpoint."""
-        need = checkpoint_bytes(self.policy.trainable_parameters(), self.cfg.trainer.save_optimizer != "none")
+        mode = self.cfg.trainer.save_optimizer
+        need = checkpoint_footprint(checkpoint_bytes(self.policy.trainable_parameters(), False),
+                                    self.cfg.trainer.keep_checkpoints, mode)["per_save"]
         free = shutil.disk_usage(self.out_dir).free
         if free < need:
             raise OSError(28, f"trainer.out_dir {str(self.out_dir)!r} has {free / 2**30:.2f} GiB free, but one checkpoint "
-                              f"needs {need / 2**30:.2f} GiB (trainable weights"
-                              f"{' + AdamW moments' if self.cfg.trainer.save_optimizer != 'none' else ''}); free space "
-                              f"or choose another trainer.out_dir")
+                              f"needs {need / 2**30:.2f} GiB (trainable weights{' + AdamW moments' if mode != 'none' else ''},"
+                              f" trainer.save_optimizer={mode}); free space or choose another trainer.out_dir")
 
     # ------------------------------------------------------------------ seeds
     @staticmethod
@@ -628,14 +683,20 @@ class Trainer:
                           f"moments restart from zero", RuntimeWarning)
             return
         self.optimizer.load_state_dict(opt_state)
+        for group in self.optimizer.param_groups:  # the config's values (they differ only with allow_config_change)
+            group.update(lr=self.cfg.optim.lr, betas=tuple(self.cfg.optim.betas), weight_decay=self.cfg.optim.weight_decay)
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; metrics rows after its iteration are dropped."""
-        missing = self.policy.model.load_state_dict(state["model"], strict=False)
+        """Restore a :meth:`state_dict`; metrics rows after its iteration are dropped.
+
+        Raises:
+            ValueError: the checkpoint's weights do not fit the model (names the checkpoint and the tensors).
+        """
+        where = str(self.checkpoints.path(int(state["iteration"])))
+        missing = load_weights(self.policy.model, state["model"], where)
         trainable = {n for n, p in self.policy.model.named_parameters() if p.requires_grad}
-        if set(missing.unexpected_keys) or (trainable & set(missing.missing_keys)):
-            raise ValueError(f"checkpoint in {str(self.checkpoints.folder)!r} does not match the model: missing "
-                             f"{sorted(trainable & set(missing.missing_keys))[:5]}, unexpected {missing.unexpected_keys[:5]}")
+        if trainable & set(missing):
+            raise ValueError(f"checkpoint {where!r} does not match the model: missing {sorted(trainable & set(missing))[:5]}")
         self._load_optimizer(state)
         rng = state["rng"]
         random.setstate(rng["python"])

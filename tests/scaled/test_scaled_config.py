@@ -197,3 +197,29 @@ def test_output_folder_follows_env_method_and_model():
     assert load_config(SMOKE, ["trainer.out_dir=runs/mine"]).trainer.out_dir == "runs/mine"  # explicit wins
     outs = {load_config(p, ["env.kwargs.data_path=/d"]).trainer.out_dir for p in PAPER}
     assert len(outs) == len(PAPER)  # 16 configs, 16 folders
+
+
+def test_the_recipe_lives_in_base_env_and_algorithm_fragments_only():
+    """One source of truth: every recipe key is set explicitly by base.yaml, env/<env>.yaml or
+    algorithm/<method>.yaml (never left to a dataclass default), and no model fragment sets one."""
+    from omegaconf import OmegaConf
+
+    from scaled.config import CONFIG_DIR, RECIPE_KEYS
+
+    def set_in(path):
+        node = OmegaConf.load(path)
+        return {k for k in RECIPE_KEYS if OmegaConf.select(node, k, default="<unset>", throw_on_missing=False)
+                not in ("<unset>",)}
+
+    base = set_in(CONFIG_DIR / "base.yaml")
+    for env in ("alfworld", "webshop"):
+        for method in ("grpo", "grpo_empg", "dapo", "dapo_empg"):
+            covered = base | set_in(CONFIG_DIR / "env" / f"{env}.yaml") | set_in(CONFIG_DIR / "algorithm" / f"{method}.yaml")
+            missing = set(RECIPE_KEYS) - covered
+            if not method.startswith("dapo"):
+                missing.discard("algorithm.outcome.max_refill_rounds")  # GRPO has no refill
+            assert not missing, (env, method, sorted(missing))
+    for model in (CONFIG_DIR / "model").glob("*.yaml"):
+        assert set_in(model) == set(), model.name
+    for path in PAPER:  # the paper configs add nothing but their fragments and a name
+        assert set_in(path) == set(), path.name

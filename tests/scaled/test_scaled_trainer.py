@@ -1,17 +1,13 @@
 """Trainer: one iteration moves every parameter, resume reproduces the next iteration, DAPO refills,
-the sampler check, the smoke CLI runs."""
+the sampler check (the smoke CLI end to end: test_scaled_reliability.py)."""
 
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 import torch
 
 import empg
-from empg.io import load_checkpoint_file
 from empg.metrics import unknown_metrics
 from scaled.config import load_config
 from scaled.trainer import Trainer, informative_episodes
@@ -340,21 +336,6 @@ def test_checkpoints_keep_the_newest_and_fall_back_past_a_damaged_one(tmp_path):
         resumed = Trainer(_cfg(tmp_path, out, "trainer.iterations=3"))
     assert resumed.iteration == 2
     assert [json.loads(line)["iteration"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
-
-
-def test_smoke_config_trains_end_to_end_in_a_subprocess(tmp_path):
-    env = dict(os.environ, EMPG_CACHE=str(tmp_path / "cache"), HF_HUB_OFFLINE="1")
-    out = tmp_path / "smoke"
-    proc = subprocess.run([sys.executable, "-m", "scaled.train", "--config", str(SMOKE), f"trainer.out_dir={out}"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [row["iteration"] for row in rows] == [0, 1, 2]  # 0: validation before training
-    assert all(unknown_metrics(row) == [] for row in rows)
-    # validation (trainer.val_every=2, val_before_train) on eval.val_tasks=2 distinct tasks, in the rows 0 and 2
-    assert ["val/success_rate" in row for row in rows] == [True, False, True]
-    assert rows[0]["val/num_tasks"] == rows[2]["val/num_tasks"] == 2.0
-    assert load_checkpoint_file(out / "checkpoints" / "step-00000002.pt")["iteration"] == 2
 
 
 @pytest.mark.gpu
