@@ -64,6 +64,45 @@ def expected_verl_values(cfg) -> dict[str, object]:
     }
 
 
+#: Where each of scaled.config.RECIPE_KEYS goes on the verl side: a key of expected_verl_values, the
+#: dataset rows (make_data), or a difference docs/verl.md states.
+RECIPE_TO_VERL = {
+    "env.n_tasks": "data.train_batch_size",
+    "env.group_size": "actor_rollout_ref.rollout.n",
+    "env.train_split": "rows: train.parquet env_kwargs.split",
+    "env.val_split": "rows: val.parquet env_kwargs.split",
+    "env.test_split": "rows: test.parquet env_kwargs.split",
+    "agent.max_steps": "rows: extra_info.agent (and env_kwargs.max_steps)",
+    "agent.history_length": "rows: extra_info.agent",
+    "agent.layout": "rows: extra_info.agent (step: one output per turn)",
+    "agent.win_reward": "rows: extra_info.agent",
+    "agent.invalid_penalty": "rows: extra_info.agent",
+    "agent.require_think": "rows: extra_info.agent",
+    "agent.check_admissible": "rows: extra_info.agent",
+    "rollout.max_new_tokens": "data.max_response_length",
+    "rollout.max_prompt_tokens": "data.max_prompt_length",
+    "model.temperature": "actor_rollout_ref.rollout.temperature",
+    "algorithm.outcome.estimator": "algorithm.empg.outcome",
+    "algorithm.outcome.std_normalize": "algorithm.norm_adv_by_std_in_grpo",
+    "algorithm.outcome.max_refill_rounds": "difference: verl V1 refills until the batch is full (no round limit)",
+    "algorithm.empg.variant": "algorithm.empg.variant",
+    "algorithm.loss.clip_low": "actor_rollout_ref.actor.clip_ratio_low",
+    "algorithm.loss.clip_high": "actor_rollout_ref.actor.clip_ratio_high",
+    "algorithm.loss.agg": "actor_rollout_ref.actor.loss_agg_mode",
+    "algorithm.loss.kl_coef": "actor_rollout_ref.actor.kl_loss_coef",
+    "optim.lr": "actor_rollout_ref.actor.optim.lr",
+    "optim.weight_decay": "actor_rollout_ref.actor.optim.weight_decay",
+    "optim.max_grad_norm": "actor_rollout_ref.actor.grad_clip",
+    "optim.mini_batch_size": "mini_batch_rows",
+    "optim.epochs": "actor_rollout_ref.actor.ppo_epochs",
+    "trainer.iterations": "trainer.total_training_steps",
+    "trainer.val_every": "trainer.test_freq",
+    "trainer.val_before_train": "trainer.val_before_train",
+    "eval.temperature": "actor_rollout_ref.rollout.val_kwargs.temperature",
+    "eval.val_tasks": "rows: len(val.parquet)",
+}
+
+
 def verl_values(get, keys) -> dict[str, object]:
     """The same keys read from a verl config through ``get(key)`` (``mini_batch_rows`` = prompts x rollout.n)."""
     out = {k: get(k) for k in keys if k != "mini_batch_rows"}

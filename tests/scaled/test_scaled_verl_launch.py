@@ -57,6 +57,20 @@ def test_verl_launch_resolves_to_the_single_machine_recipe(name):
     assert node.actor_rollout_ref.actor.clip_ratio_high == (0.28 if "dapo" in name else 0.2)
 
 
+def test_every_recipe_key_has_its_place_in_the_verl_launch():
+    """scaled.config.RECIPE_KEYS (the recipe's settings) are all mapped: a verl key checked above, the rows
+    (checked below) or a difference stated in docs/verl.md. A new recipe key fails here until it is."""
+    from scaled.config import RECIPE_KEYS
+
+    cfg = load_config(CONFIGS / "alfworld_dapo_empg_qwen1.5b.yaml", allow_missing=True)
+    checked = set(R.expected_verl_values(cfg))
+    assert set(R.RECIPE_TO_VERL) == set(RECIPE_KEYS)
+    for key, target in R.RECIPE_TO_VERL.items():
+        assert target in checked or target.startswith(("rows: ", "difference: ")), (key, target)
+    docs = (ROOT / "docs" / "verl.md").read_text()
+    assert "no round limit" in docs  # the one difference listed in the table above
+
+
 def test_recipe_overrides_reach_verl_and_bad_values_are_named():
     cfg = load_config(CONFIGS / "alfworld_grpo_empg_qwen1.5b.yaml",
                       ["optim.lr=2e-6", "algorithm.outcome.estimator=dapo", "algorithm.loss.clip_high=0.3",
