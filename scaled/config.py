@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -34,10 +35,52 @@ from scaled.agent import AgentConfig
 from scaled.rollout import RolloutConfig
 
 __all__ = ["ModelConfig", "EnvConfig", "AlgorithmConfig", "OptimConfig", "TrainerConfig", "EvalConfig", "Config",
-           "CONFIG_DIR", "compose_config", "load_config", "config_to_dict", "config_to_yaml"]
+           "CONFIG_DIR", "RESUME_EXEMPT", "compose_config", "load_config", "config_to_dict", "config_to_yaml",
+           "config_diff", "env_kwargs", "run_tag", "method_tag", "model_tag", "missing_keys", "RECIPE_KEYS"]
 
 #: Where the shipped configs and their fragments live.
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
+
+#: trainer.save_optimizer values.
+SAVE_OPTIMIZER = ("latest", "all", "none")
+
+#: eval.split values and the env section field each one reads.
+EVAL_SPLITS = {"test": "test_split", "val": "val_split", "train": "train_split"}
+
+#: Keys that may change when a run is resumed: how long it runs and where, how it reports, how much memory a
+#: step takes (micro-batches and threads change no result beyond float rounding). Everything else must match
+#: the checkpoint's config unless ``trainer.allow_config_change`` (``--allow-config-change``).
+RESUME_EXEMPT = (
+    "trainer.iterations", "trainer.out_dir", "trainer.resume", "trainer.allow_config_change", "trainer.progress",
+    "trainer.tensorboard", "trainer.wandb", "trainer.device", "trainer.num_threads", "trainer.save_every",
+    "trainer.keep_checkpoints", "trainer.save_optimizer", "optim.micro_batch_size", "model.gradient_checkpointing",
+    "rollout.env_workers", "eval.split", "eval.samples", "eval.max_tasks", "eval.batch_size",
+)
+
+#: The settings that define the paper's setup (spec §6; docs/scaling_up.md, "The recipe"). They are set in
+#: ``base.yaml``, ``env/<env>.yaml`` and ``algorithm/<method>.yaml`` and nowhere else (``model/`` fragments set none
+#: of them): the single-machine trainer and the verl launch read them from these files.
+RECIPE_KEYS = (
+    "env.n_tasks", "env.group_size", "env.train_split", "env.val_split", "env.test_split",
+    "agent.max_steps", "agent.history_length", "agent.layout", "agent.win_reward", "agent.invalid_penalty",
+    "agent.require_think", "agent.check_admissible",
+    "rollout.max_new_tokens", "rollout.max_prompt_tokens",
+    "model.temperature",
+    "algorithm.outcome.estimator", "algorithm.outcome.std_normalize", "algorithm.outcome.max_refill_rounds",
+    "algorithm.empg.variant", "algorithm.loss.clip_low", "algorithm.loss.clip_high", "algorithm.loss.agg",
+    "algorithm.loss.kl_coef",
+    "optim.lr", "optim.weight_decay", "optim.max_grad_norm", "optim.mini_batch_size", "optim.epochs",
+    "trainer.iterations", "trainer.val_every", "trainer.val_before_train",
+    "eval.temperature", "eval.val_tasks",
+)
+
+#: What to do about a required key that a config leaves unset (``???``).
+_MISSING_HINTS = {
+    "env.kwargs.data_path": ("the paper configs need the real data: env.kwargs.data_path=$ALFWORLD_DATA/json_2.1.1 "
+                             "(ALFWorld: the folder holding train/, valid_seen/, valid_unseen/) or "
+                             "env.kwargs.data_path=<folder with the WebShop release files>; only "
+                             "scaled/configs/smoke_cpu.yaml plays the small data shipped in scaled/data"),
+}
 
 
 def _check_int(section: str, name: str, value: Any, low: int, allow_none: bool = False) -> None:
@@ -99,10 +142,33 @@ class EnvConfig:
     """Tasks (groups) per iteration (paper / verl-agent: 16 environments, data.train_batch_size=16)."""
     group_size: int = 8
     """Rollouts per task, G (paper: group size 8, env.rollout.n=8)."""
+    train_split: Optional[str] = None
+    """The env's ``split`` for training (ALFWorld ``train``; WebShop ``train``, goals [1500:]); None: all its data."""
+    val_split: Optional[str] = None
+    """The env's ``split`` for validation during training (ALFWorld ``valid_seen``; WebShop ``validation``)."""
+    test_split: Optional[str] = None
+    """The env's ``split`` that ``scaled.evaluate`` reports (ALFWorld ``valid_unseen``, 134 games; WebShop ``test``,
+    500 goals)."""
 
     def __post_init__(self) -> None:
         _check_int("env", "n_tasks", self.n_tasks, 1)
         _check_int("env", "group_size", self.group_size, 1)
+        if "split" in self.kwargs:
+            raise ValueError(f"env.kwargs.split={self.kwargs['split']!r}: set env.train_split, env.val_split and "
+                             f"env.test_split instead (one split per purpose, so training never plays the held-out tasks)")
+        splits = {"train_split": self.train_split, "val_split": self.val_split, "test_split": self.test_split}
+        for name, value in splits.items():
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"env.{name} must be a split name or null, got {value!r}")
+        if any(v is not None for v in splits.values()):
+            # Training never draws from the validation or test tasks.
+            missing = [k for k, v in splits.items() if v is None]
+            if missing:
+                raise ValueError(f"env.{missing[0]} must be set when another split is (got {splits}): an env "
+                                 f"without a split plays all its data, the other splits included")
+            if self.train_split in (self.val_split, self.test_split):
+                raise ValueError(f"env.train_split {self.train_split!r} must differ from env.val_split and "
+                                 f"env.test_split (got {splits}): training would see the held-out tasks")
 
 
 @dataclass
@@ -157,14 +223,27 @@ class TrainerConfig:
     """Training iterations (paper: 150 steps)."""
     seed: int = 0
     """Seeds the model init of tiny models, the sampler and the task seeds."""
-    out_dir: str = "runs/${name}"
-    """checkpoints/, metrics.jsonl and tb/ go here."""
+    out_dir: Optional[str] = None
+    """checkpoints/, metrics.jsonl and tb/ go here; None: ``runs/<env>_<method>_<model>`` (`run_tag`), so runs
+    of different methods, envs or models never share a folder."""
     save_every: int = 1
     """Checkpoint every n iterations (1: a crash loses at most one iteration)."""
     keep_checkpoints: int = 2
     """Checkpoints kept (the newest ones; a damaged newest one falls back to the one before)."""
+    save_optimizer: str = "latest"
+    """Where the optimizer state (AdamW moments: 2x the trainable weights in fp32) is saved: ``latest`` (only
+    with the newest checkpoint; a fallback to an older one restarts the moments, with a warning), ``all``
+    (every kept checkpoint: exact fallback, more disk) or ``none`` (never; every resume restarts them)."""
     resume: bool = True
     """Resume from the newest checkpoint in out_dir/checkpoints when there is one."""
+    allow_config_change: bool = False
+    """Resume even when the config differs from the checkpoint's (``--allow-config-change``); otherwise that
+    is an error naming the differing keys (the keys in `RESUME_EXEMPT` may always change)."""
+    val_every: int = 0
+    """Validate every n iterations (on env.val_split, eval.temperature, eval.val_tasks tasks), logged as
+    ``val/*``; 0: never (verl-agent: trainer.test_freq=5)."""
+    val_before_train: bool = False
+    """Also validate the initial model (a row with iteration 0; verl-agent: val_before_train=True)."""
     tensorboard: bool = False
     """Mirror the metrics to TensorBoard (out_dir/tb)."""
     wandb: bool = False
@@ -182,26 +261,47 @@ class TrainerConfig:
         _check_int("trainer", "keep_checkpoints", self.keep_checkpoints, 1)
         _check_int("trainer", "seed", self.seed, -(2**62))
         _check_int("trainer", "num_threads", self.num_threads, 1, allow_none=True)
+        _check_int("trainer", "val_every", self.val_every, 0)
+        if self.save_optimizer not in SAVE_OPTIMIZER:
+            raise ValueError(f"trainer.save_optimizer must be one of {list(SAVE_OPTIMIZER)}, got {self.save_optimizer!r}")
+        if self.out_dir is not None and (not isinstance(self.out_dir, str) or not self.out_dir.strip()):
+            raise ValueError(f"trainer.out_dir must be a folder name or null, got {self.out_dir!r}")
 
 
 @dataclass
 class EvalConfig:
-    """Evaluation (scaled.evaluate)."""
+    """Evaluation (scaled.evaluate) and validation during training: every task of a split, without replacement."""
 
-    episodes: int = 32
-    """Episodes (distinct seeds) to evaluate."""
+    split: str = "test"
+    """The split ``scaled.evaluate`` plays: test (env.test_split), val (env.val_split) or train (env.train_split)."""
+    samples: int = 1
+    """Episodes per task, each with its own sampling seed (``eval.seed + sample``)."""
+    max_tasks: Optional[int] = None
+    """Play only the first n tasks of the split (a quick look); None: every task."""
+    expected_tasks: Optional[int] = None
+    """The split's size in the paper (ALFWorld valid_unseen 134, WebShop test 500): a warning when the split
+    has another number of tasks (a partial download?); None: no check."""
+    val_tasks: Optional[int] = 128
+    """Distinct validation tasks per validation during training: the same seeded subset of env.val_split each
+    time (verl-agent: val_data_size=128); None: the whole split."""
     seed: int = 100_000
-    """First evaluation seed (disjoint from training seeds)."""
+    """Seeds the sampling of evaluation and validation episodes (never the training streams)."""
     temperature: float = 0.4
-    """Sampling temperature (verl-agent val_kwargs.temperature=0.4)."""
+    """Sampling temperature (verl-agent val_kwargs.temperature=0.4, do_sample=True)."""
     greedy: bool = False
     """Arg-max decoding instead of sampling."""
     batch_size: int = 16
-    """Environments played in parallel."""
+    """Environments played in parallel (the evaluation's env pool)."""
 
     def __post_init__(self) -> None:
-        _check_int("eval", "episodes", self.episodes, 1)
+        if self.split not in EVAL_SPLITS:
+            raise ValueError(f"eval.split must be one of {list(EVAL_SPLITS)}, got {self.split!r}")
+        _check_int("eval", "samples", self.samples, 1)
+        _check_int("eval", "max_tasks", self.max_tasks, 1, allow_none=True)
+        _check_int("eval", "expected_tasks", self.expected_tasks, 1, allow_none=True)
+        _check_int("eval", "val_tasks", self.val_tasks, 1, allow_none=True)
         _check_int("eval", "batch_size", self.batch_size, 1)
+        _check_int("eval", "seed", self.seed, 0)
         # 0 would divide the logits by zero (inf/NaN probabilities); use eval.greedy for arg-max.
         if not self.greedy:
             _check_number("eval", "temperature", self.temperature, 0.0, strict=True)
@@ -222,6 +322,30 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self) -> None:
+        if self.trainer.out_dir is None:
+            self.trainer.out_dir = f"runs/{run_tag(self)}"
+
+
+def method_tag(cfg: Config) -> str:
+    """``grpo``, ``dapo_empg``, ``grpo_empg-scaling``, …: the outcome estimator and the EMPG variant."""
+    variant = cfg.algorithm.empg.variant
+    tag = cfg.algorithm.outcome.estimator
+    return tag if variant == "off" else tag + ("_empg" if variant == "full" else f"_empg-{variant}")
+
+
+def model_tag(cfg: Config) -> str:
+    """``tiny``, ``qwen2.5-1.5b-instruct``, ``qwen2.5-7b-instruct-lora``, …"""
+    if cfg.model.tiny:
+        return "tiny"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", cfg.model.path.rstrip("/").split("/")[-1]).strip("-").lower() or "model"
+    return name + ("-lora" if cfg.model.lora else "")
+
+
+def run_tag(cfg: Config) -> str:
+    """``<env>_<method>_<model>``, the default output folder name (``runs/<tag>``), e.g. ``alfworld_dapo_empg_qwen2.5-1.5b-instruct``."""
+    return f"{cfg.env.name}_{method_tag(cfg)}_{model_tag(cfg)}"
+
 
 # --------------------------------------------------------------------------- composition
 def _read_yaml(path: pathlib.Path):
@@ -230,7 +354,10 @@ def _read_yaml(path: pathlib.Path):
     try:
         node = OmegaConf.load(path)
     except Exception as err:  # yaml.YAMLError and friends
-        raise ValueError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
     if not isinstance(node, DictConfig):
         raise ValueError(f"config file {str(path)!r} must hold a mapping, got {type(node).__name__}")
     return node
@@ -331,6 +458,29 @@ def compose_config(path: str | pathlib.Path | None = None, overrides: Sequence[s
     return cfg
 
 
+def missing_keys(node, prefix: str = "") -> list[str]:
+    """The keys of a composed config that are required but unset (``???``), e.g. ``["env.kwargs.data_path"]``."""
+    from omegaconf import DictConfig, OmegaConf
+
+    out = []
+    for key in node.keys():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if OmegaConf.is_missing(node, key):
+            out.append(full)
+        elif not OmegaConf.is_interpolation(node, key) and isinstance(node[key], DictConfig):
+            out += missing_keys(node[key], full)
+    return out
+
+
+def _check_missing(node) -> None:
+    missing = missing_keys(node)
+    if missing:
+        hints = [f"{k}: {_MISSING_HINTS[k]}" for k in missing if k in _MISSING_HINTS]
+        raise ValueError(f"config key {missing[0]!r} is required but not set"
+                         + (f" (also {missing[1:]})" if len(missing) > 1 else "")
+                         + (f"; {'; '.join(hints)}" if hints else f"; set it with {missing[0]}=<value>"))
+
+
 def _instantiate(node, where: str):
     """``OmegaConf.to_object`` section by section (deepest first), so a failing check names its section."""
     from omegaconf import DictConfig, OmegaConf
@@ -366,11 +516,76 @@ def _check_finite(obj: Any, where: str) -> None:
         raise ValueError(f"config key {where!r} must be finite, got {obj!r}")
 
 
-def load_config(path: str | pathlib.Path | None = None, overrides: Sequence[str] = ()) -> Config:
-    """Compose ``path`` (with its ``defaults``) and ``key=value`` overrides into a checked :class:`Config`."""
-    cfg: Config = _instantiate(compose_config(path, overrides), "")
+def load_config(path: str | pathlib.Path | None = None, overrides: Sequence[str] = (), *,
+                allow_missing: bool = False) -> Config:
+    """Compose ``path`` (with its ``defaults``) and ``key=value`` overrides into a checked :class:`Config`.
+
+    Args:
+        allow_missing: leave required keys that are unset (``???``, e.g. the paper configs'
+            ``env.kwargs.data_path``) as None instead of raising (``--print-config``).
+
+    Raises:
+        ValueError: as :func:`compose_config`; a required key is not set (named, with what to set it to).
+    """
+    node = compose_config(path, overrides)
+    if allow_missing:
+        from omegaconf import OmegaConf
+
+        for key in missing_keys(node):
+            OmegaConf.update(node, key, None, force_add=True)
+    _check_missing(node)
+    cfg: Config = _instantiate(node, "")
     _check_finite(cfg, "")
     return cfg
+
+
+def env_kwargs(cfg: Config, split: str) -> dict[str, Any]:
+    """``make_env`` keyword arguments for the ``train``, ``val`` or ``test`` tasks: ``env.kwargs`` plus that
+    split's ``split=`` (when ``env.<split>_split`` is set).
+
+    Raises:
+        ValueError: ``split`` is not train, val or test.
+    """
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"split must be one of {list(EVAL_SPLITS)}, got {split!r}")
+    kwargs = dict(cfg.env.kwargs)
+    name = getattr(cfg.env, EVAL_SPLITS[split])
+    if name is not None:
+        kwargs["split"] = name
+    return kwargs
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict) and tree:
+        out: dict[str, Any] = {}
+        for k, v in tree.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: tree}
+
+
+def config_diff(old: dict, new: dict, exempt: Sequence[str] = RESUME_EXEMPT) -> list[tuple[str, Any, Any]]:
+    """``(key, old value, new value)`` for every leaf that differs between two :func:`config_to_dict` trees.
+
+    Keys in ``exempt`` (and keys below them) are ignored; a key present on one side only counts as a
+    difference (``<absent>`` on the other).
+    """
+    a, b = _flatten(old), _flatten(new)
+    absent = "<absent>"
+
+    def skipped(key: str) -> bool:
+        return any(key == e or key.startswith(e + ".") for e in exempt)
+
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key, absent), b.get(key, absent)
+        if isinstance(va, tuple):
+            va = list(va)
+        if isinstance(vb, tuple):
+            vb = list(vb)
+        if va != vb and not skipped(key):
+            out.append((key, va, vb))
+    return out
 
 
 def config_to_dict(cfg: Config) -> dict:

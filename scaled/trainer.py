@@ -20,33 +20,49 @@ One iteration (``Trainer.train_step``), reading top to bottom:
 5. Update: :func:`empg.clipped_policy_loss` (ε_high = ``LossConfig.resolved_clip_high``: 0.28 under
    DAPO) + :func:`empg.kl_penalty` (k3), gradient accumulation over micro-batches, clipping, AdamW;
    then the sampler gets the new weights (``policy.sync_sampler_weights()`` when the policy has one).
-6. Metrics (:class:`empg.io.MetricsLog`: JSONL, optional TensorBoard; names from :mod:`empg.metrics`)
+6. Validation every ``trainer.val_every`` iterations (and before training with
+   ``trainer.val_before_train``): ``eval.val_tasks`` distinct tasks of ``env.val_split``, each played
+   once at ``eval.temperature`` (0.4), logged as ``val/*`` in the iteration's row. It uses its own
+   generator and environments, so it never changes the training run.
+7. Metrics (:class:`empg.io.MetricsLog`: JSONL, optional TensorBoard; names from :mod:`empg.metrics`)
    and a checkpoint (:class:`empg.io.CheckpointDir`: atomic, the last ``keep_checkpoints`` kept)
-   holding the weights, the optimiser and every RNG state, so that resuming reproduces the next
-   iteration exactly.
+   holding the trainable weights (the adapter only, for LoRA), every RNG state, the config and, per
+   ``trainer.save_optimizer``, the optimiser state, so that resuming reproduces the next iteration
+   exactly. Resuming with another config is an error naming the differing keys
+   (``trainer.allow_config_change`` overrides it).
+
+The environments are a pool of ``n_tasks × G`` instances built once and reused by every iteration
+and refill round (WebShop instances share one catalogue and index); a turn steps them concurrently
+(``rollout.env_workers``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import random
+import shutil
 import time
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 import empg
-from empg.io import CheckpointDir, MetricsLog, check_writable
+from empg.io import CheckpointDir, CheckpointError, MetricsLog, check_writable, load_checkpoint_file
 from scaled.agent import Episode
 from scaled.batch import TrainRows, concatenated_rows, step_rows, trim_padding
-from scaled.config import Config, config_to_dict
-from scaled.rollout import collect_rollouts, rollout_metrics
+from scaled.config import Config, config_diff, config_to_dict, env_kwargs
+from scaled.rollout import collect_rollouts, play_tasks, rollout_metrics
 
-__all__ = ["Trainer", "build_policy", "resolve_device", "informative_episodes"]
+__all__ = ["Trainer", "build_policy", "resolve_device", "informative_episodes", "val_metrics", "checkpoint_bytes",
+           "checkpoint_footprint", "load_weights"]
 
 METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
+OPTIMIZER_DIR = "optimizer"
+"""Sub-folder of ``checkpoints/`` with the optimizer states of ``trainer.save_optimizer=latest``."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -72,6 +88,70 @@ def build_policy(cfg: Config, device: torch.device):
     return load_policy(path, reference=reference, lora=cfg.model.lora, dtype=cfg.model.dtype, device=device,
                        temperature=cfg.model.temperature, bf16=cfg.model.bf16,
                        gradient_checkpointing=cfg.model.gradient_checkpointing, backend=cfg.model.backend)
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: str) -> list[str]:
+    """``model.load_state_dict(weights, strict=False)`` with errors that name the checkpoint ``where``.
+
+    Returns:
+        The model's keys the checkpoint does not hold (frozen weights are not saved).
+
+    Raises:
+        ValueError: a tensor has another shape, or the checkpoint holds keys the model does not have.
+    """
+    try:
+        result = model.load_state_dict(weights, strict=False)
+    except RuntimeError as err:  # size mismatches
+        lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
+        raise ValueError(f"checkpoint {where!r} does not match the model ({len(lines)} problem(s)): "
+                         + "; ".join(lines[:3])) from None
+    if result.unexpected_keys:
+        raise ValueError(f"checkpoint {where!r} does not match the model: unexpected {result.unexpected_keys[:5]}")
+    return list(result.missing_keys)
+
+
+def _remove_stale_temp_files(*folders: pathlib.Path) -> None:
+    """Temporary files of atomic writes that a crash interrupted (``.<name>.<random>.tmp``): never read, so drop them."""
+    for folder in folders:
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
+def checkpoint_bytes(params: Sequence[torch.nn.Parameter], optimizer: bool) -> int:
+    """Bytes of a checkpoint of ``params`` (the trainable ones): the weights, plus AdamW's two moments of the
+    same size when ``optimizer`` (a few KB of RNG state and config on top)."""
+    weights = sum(p.numel() * p.element_size() for p in params)
+    return weights * (3 if optimizer else 1)
+
+
+def checkpoint_footprint(weight_bytes: int, keep: int = 2, save_optimizer: str = "latest") -> dict[str, int]:
+    """Disk use of a run's checkpoints, from the bytes ``W`` of its trainable weights (AdamW moments: ``2W``).
+
+    Returns:
+        ``{"per_save": bytes written per checkpoint, "steady": bytes on disk between saves, "peak": bytes on
+        disk during a save}``: ``latest`` keeps ``keep`` weight files and one optimizer file (steady
+        ``(keep + 2) W``; a save briefly holds one more of each), ``all`` keeps ``keep`` files of ``3W``,
+        ``none`` ``keep`` files of ``W``.
+    """
+    w = int(weight_bytes)
+    if save_optimizer == "latest":
+        return {"per_save": 3 * w, "steady": (keep + 2) * w, "peak": (keep + 1) * w + 4 * w}
+    if save_optimizer == "all":
+        return {"per_save": 3 * w, "steady": keep * 3 * w, "peak": (keep + 1) * 3 * w}
+    if save_optimizer == "none":
+        return {"per_save": w, "steady": keep * w, "peak": (keep + 1) * w}
+    raise ValueError(f"save_optimizer must be latest, all or none, got {save_optimizer!r}")
+
+
+def val_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
+    """``val/*``: success rate, score, env return, episode length, invalid answers and success per task type."""
+    out: dict[str, float] = {}
+    for key, value in rollout_metrics(episodes, prefix="rollout").items():
+        namespace, name = key.split("/", 1)
+        out["val/" + (f"success/{name}" if namespace == "success" else name)] = value
+    out["val/num_tasks"] = float(len({e.task_index for e in episodes}))
+    return out
 
 
 def informative_episodes(episodes: Sequence[Episode]) -> list[Episode]:
@@ -103,8 +183,14 @@ class Trainer:
 
     Args:
         cfg: a :class:`scaled.config.Config`.
-        envs: optional pre-built environments (``n_tasks · group_size`` of them); default: built
-            with ``scaled.envs.make_env(cfg.env.name, **cfg.env.kwargs)``.
+        envs: optional pre-built environments (``n_tasks · group_size`` of them); default: a pool built
+            once with ``scaled.envs.make_env(cfg.env.name, **scaled.config.env_kwargs(cfg, "train"))``
+            (the training split). Validation builds its own pool on the validation split.
+
+    Raises:
+        ValueError: a setting the trainer cannot run with, a run folder it must not resume or overwrite
+            (another config, metrics without checkpoints), every checkpoint damaged (``CheckpointError``).
+        OSError: ``trainer.out_dir`` is not writable or too small for one checkpoint.
     """
 
     def __init__(self, cfg: Config, envs: list | None = None) -> None:
@@ -118,32 +204,98 @@ class Trainer:
         self._seed_everything(cfg.trainer.seed)
         self.device = resolve_device(cfg.trainer.device)
         self.out_dir = check_writable(pathlib.Path(cfg.trainer.out_dir), "trainer.out_dir")
+        self.iteration = 0
+        self.checkpoints = CheckpointDir(self.out_dir / CHECKPOINT_DIR, keep=cfg.trainer.keep_checkpoints)
+        self.optimizer_checkpoints = CheckpointDir(self.out_dir / CHECKPOINT_DIR / OPTIMIZER_DIR, keep=2)
+        _remove_stale_temp_files(self.out_dir, self.checkpoints.folder, self.optimizer_checkpoints.folder)
+        self.metrics_log = MetricsLog(self.out_dir / METRICS_NAME, step_key="iteration",
+                                      tensorboard=self.out_dir / "tb" if cfg.trainer.tensorboard else None)
+        self._wandb = None
+        # Read the checkpoint first: a run that cannot be resumed (damaged files, another config) stops
+        # before the model is loaded.
+        latest = self.checkpoints.load_latest() if cfg.trainer.resume else None
+        if latest is not None:
+            self._check_resume_config(*latest)
+        else:
+            self._check_fresh_start()
         self.policy = build_policy(cfg, self.device)
+        self._check_disk_space()
         self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=cfg.optim.lr,
                                            betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.trainer.seed)
         n_envs = cfg.env.n_tasks * cfg.env.group_size
         if envs is None:
-            from scaled.envs import make_env
-
-            envs = [make_env(cfg.env.name, **cfg.env.kwargs) for _ in range(n_envs)]
+            envs = self.make_envs("train", n_envs)
         if len(envs) != n_envs:
             raise ValueError(f"envs: expected n_tasks * group_size = {n_envs} environments, got {len(envs)}")
         self.envs = envs
-        self.iteration = 0
-        self.checkpoints = CheckpointDir(self.out_dir / CHECKPOINT_DIR, keep=cfg.trainer.keep_checkpoints)
-        self.metrics_log = MetricsLog(self.out_dir / METRICS_NAME, step_key="iteration",
-                                      tensorboard=self.out_dir / "tb" if cfg.trainer.tensorboard else None)
-        self._wandb = None
-        latest = self.checkpoints.load_latest() if cfg.trainer.resume else None
+        self.val_envs: list | None = None
+        self._val_tasks: list[int] | None = None
         if latest is not None:
             self.load_state(latest[1])
         else:
             # A fresh start (or resume=false) owns out_dir: drop the checkpoints and metrics of an
             # earlier run, which would otherwise be resumed from or appended to (iterations 1, 2, 1, 2, …).
-            for step in self.checkpoints.steps():
-                self.checkpoints.path(step).unlink()
-            self.metrics_log.truncate(0)
+            for folder in (self.checkpoints, self.optimizer_checkpoints):
+                for step in folder.steps():
+                    folder.path(step).unlink()
+            self.metrics_log.truncate(-1)
+
+    def make_envs(self, split: str, n: int) -> list:
+        """A pool of ``n`` environments on the ``train``, ``val`` or ``test`` split (built once, reused)."""
+        from scaled.envs import make_env
+
+        kwargs = env_kwargs(self.cfg, split)
+        return [make_env(self.cfg.env.name, **kwargs) for _ in range(n)]
+
+    def close(self) -> None:
+        """Close the loggers and every environment of the pools."""
+        self.close_loggers()
+        for env in (self.envs or []) + (self.val_envs or []):
+            env.close()
+
+    # ------------------------------------------------------------------ run folder checks
+    def _check_resume_config(self, step: int, state: dict[str, Any]) -> None:
+        """A checkpoint made with another config is not resumed (unless ``trainer.allow_config_change``)."""
+        saved = state.get("config")
+        path = self.checkpoints.path(step)
+        if not isinstance(saved, dict):
+            warnings.warn(f"checkpoint {str(path)!r} holds no config: resuming without checking it", RuntimeWarning)
+            return
+        diff = config_diff(saved, config_to_dict(self.cfg))
+        if not diff:
+            return
+        listing = ", ".join(f"{key} ({old!r} -> {new!r})" for key, old, new in diff)
+        if not self.cfg.trainer.allow_config_change:
+            raise ValueError(
+                f"trainer.out_dir {str(self.out_dir)!r} holds a run (checkpoint {str(path)!r}) made with a different "
+                f"config: {listing}. Resume it with the same config, choose another trainer.out_dir, start over "
+                f"with trainer.resume=false, or continue with the new values with --allow-config-change "
+                f"(trainer.allow_config_change=true).")
+        warnings.warn(f"resuming {str(path)!r} with a changed config (allowed): {listing}", RuntimeWarning)
+
+    def _check_fresh_start(self) -> None:
+        """No checkpoint to resume: refuse to wipe a folder whose metrics show a run past its first checkpoint."""
+        if not self.cfg.trainer.resume:
+            return
+        rows = self.metrics_log.read()
+        done = max((int(r.get("iteration", 0)) for r in rows), default=0)
+        if done > self.cfg.trainer.save_every:
+            raise ValueError(
+                f"trainer.out_dir {str(self.out_dir)!r} holds metrics up to iteration {done} but no checkpoint in "
+                f"{str(self.checkpoints.folder)!r}: not starting over on top of that run. Restore its checkpoints, "
+                f"choose another trainer.out_dir, or start over with trainer.resume=false.")
+
+    def _check_disk_space(self) -> None:
+        """Fail at start, not after the first iteration, when the output folder cannot hold one checkpoint."""
+        mode = self.cfg.trainer.save_optimizer
+        need = checkpoint_footprint(checkpoint_bytes(self.policy.trainable_parameters(), False),
+                                    self.cfg.trainer.keep_checkpoints, mode)["per_save"]
+        free = shutil.disk_usage(self.out_dir).free
+        if free < need:
+            raise OSError(28, f"trainer.out_dir {str(self.out_dir)!r} has {free / 2**30:.2f} GiB free, but one checkpoint "
+                              f"needs {need / 2**30:.2f} GiB (trainable weights{' + AdamW moments' if mode != 'none' else ''},"
+                              f" trainer.save_optimizer={mode}); free space or choose another trainer.out_dir")
 
     # ------------------------------------------------------------------ seeds
     @staticmethod
@@ -362,9 +514,60 @@ class Trainer:
         metrics["perf/generated_tokens_per_second"] = n_tokens / max(t_rollout, 1e-9)
         return metrics
 
+    # ------------------------------------------------------------------ validation
+    def val_task_indices(self) -> list[int]:
+        """The validation tasks: ``eval.val_tasks`` distinct tasks of the validation split, the same every time
+        (a subset drawn with ``eval.seed``; all of them when the split is smaller)."""
+        if self._val_tasks is None:
+            n = self._val_pool()[0].num_tasks
+            k = self.cfg.eval.val_tasks
+            self._val_tasks = list(range(n)) if k is None or k >= n else sorted(
+                random.Random(self.cfg.eval.seed).sample(range(n), k))
+        return self._val_tasks
+
+    def _val_pool(self) -> list:
+        if self.val_envs is None:
+            self.val_envs = self.make_envs("val", 1)
+            n = min(self.cfg.eval.batch_size, self.val_envs[0].num_tasks, self.cfg.eval.val_tasks or 10**9)
+            self.val_envs += self.make_envs("val", n - 1)
+        return self.val_envs
+
+    def validate(self) -> dict[str, float]:
+        """Play the validation tasks once each at ``eval.temperature``; returns the ``val/*`` metrics.
+
+        Uses a generator seeded with ``eval.seed + iteration`` and restores every global RNG afterwards, so a
+        run with validation trains exactly like one without.
+        """
+        t0 = time.time()
+        ev = self.cfg.eval
+        envs, tasks = self._val_pool(), self.val_task_indices()
+        generator = torch.Generator(device=self.device).manual_seed(ev.seed + self.iteration)
+        rng = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
+               torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+        temperature = self.policy.temperature
+        self.policy.temperature = float(ev.temperature) if not ev.greedy else temperature
+        try:
+            episodes = play_tasks(self.policy, envs, tasks, agent=self.cfg.agent,
+                                  config=dataclasses.replace(self.cfg.rollout, greedy=ev.greedy), generator=generator)
+        finally:
+            self.policy.temperature = temperature
+            random.setstate(rng[0])
+            np.random.set_state(rng[1])
+            torch.set_rng_state(rng[2])
+            if rng[3] is not None:
+                torch.cuda.set_rng_state_all(rng[3])
+        out = val_metrics(episodes)
+        out["perf/val_seconds"] = time.time() - t0
+        return out
+
+    def _validate_now(self) -> bool:
+        """Whether the iteration just finished is a validation one (every ``val_every``, and the last one)."""
+        every = self.cfg.trainer.val_every
+        return every > 0 and (self.iteration % every == 0 or self.iteration == self.cfg.trainer.iterations)
+
     # ------------------------------------------------------------------ loop
     def train(self) -> list[dict[str, Any]]:
-        """Run the remaining iterations; checkpoint every ``save_every``; return the new metrics rows."""
+        """Run the remaining iterations; validate and checkpoint on schedule; return the new metrics rows."""
         cfg = self.cfg.trainer
         history = []
         bar = None
@@ -373,8 +576,14 @@ class Trainer:
 
             bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=f"train {self.cfg.name}")
         try:
+            if self.iteration == 0 and cfg.val_before_train and cfg.iterations > 0:
+                row = {"iteration": 0, **self.validate()}
+                self.log(row)
+                history.append(row)
             for _ in range(self.iteration, cfg.iterations):
                 metrics = self.train_step()
+                if self._validate_now():
+                    metrics.update(self.validate())
                 # Log before checkpointing: a crash in between re-runs this iteration on resume, and
                 # resuming cuts the orphaned row; the other order would lose the row for good.
                 self.log(metrics)
@@ -410,14 +619,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _trainable_state(self) -> dict[str, torch.Tensor]:
+        """The trainable parameters only: every weight for full fine-tuning, the adapter for LoRA."""
         return {n: p.detach().cpu() for n, p in self.policy.model.named_parameters() if p.requires_grad}
 
-    def state_dict(self) -> dict[str, Any]:
-        """Weights, optimiser, iteration, every RNG state and the config."""
+    def state_dict(self, optimizer: bool = True) -> dict[str, Any]:
+        """Trainable weights, iteration, every RNG state, the config, and the optimiser state when ``optimizer``."""
         return {
             "iteration": self.iteration,
             "model": self._trainable_state(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.optimizer.state_dict() if optimizer else None,
             "rng": {
                 "python": random.getstate(),
                 "numpy": np.random.get_state(),
@@ -429,17 +639,65 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> pathlib.Path:
-        """Write :meth:`state_dict` to ``out_dir/checkpoints/step-<iteration>.pt`` (atomic; the newest ``keep_checkpoints`` kept)."""
-        return self.checkpoints.save(self.iteration, self.state_dict())
+        """Write :meth:`state_dict` to ``out_dir/checkpoints/step-<iteration>.pt`` (atomic; the newest
+        ``keep_checkpoints`` kept).
+
+        ``trainer.save_optimizer``: ``all`` puts the optimiser state in every checkpoint; ``latest`` writes it to
+        ``checkpoints/optimizer/step-<iteration>.pt`` *before* the checkpoint and then deletes the older
+        ones, so whichever checkpoint is the newest on disk has its optimiser state; ``none`` never saves it.
+
+        Raises:
+            OSError: the disk is full or the folder read-only; the message names the file, and no partial
+                file is left behind (:func:`empg.io.atomic_write_bytes`).
+        """
+        mode = self.cfg.trainer.save_optimizer
+        try:
+            if mode == "latest":
+                self.optimizer_checkpoints.save(self.iteration, {"iteration": self.iteration,
+                                                                 "optimizer": self.optimizer.state_dict()})
+            path = self.checkpoints.save(self.iteration, self.state_dict(optimizer=mode == "all"))
+        except OSError as err:
+            raise OSError(err.errno, f"could not write the checkpoint of iteration {self.iteration} in "
+                                     f"{str(self.checkpoints.folder)!r} (disk full or read-only?): "
+                                     f"{err.strerror or err}") from err
+        for step in self.optimizer_checkpoints.steps():
+            if step < self.iteration or mode != "latest":
+                self.optimizer_checkpoints.path(step).unlink(missing_ok=True)
+        return path
+
+    def _load_optimizer(self, state: dict[str, Any]) -> None:
+        step = int(state["iteration"])
+        opt_state = state.get("optimizer")
+        problem = f"trainer.save_optimizer={self.cfg.trainer.save_optimizer!r}"
+        if opt_state is None:
+            path = self.optimizer_checkpoints.path(step)
+            if path.exists():
+                try:
+                    opt_state = load_checkpoint_file(path)["optimizer"]
+                except (CheckpointError, KeyError, TypeError) as err:
+                    problem = f"{path} is damaged: {err}"
+            else:
+                problem = f"no {path} ({problem} keeps the optimizer state of the newest checkpoint only)"
+        if opt_state is None:
+            warnings.warn(f"resuming from iteration {step} without its optimizer state ({problem}): the AdamW "
+                          f"moments restart from zero", RuntimeWarning)
+            return
+        self.optimizer.load_state_dict(opt_state)
+        for group in self.optimizer.param_groups:  # the config's values (they differ only with allow_config_change)
+            group.update(lr=self.cfg.optim.lr, betas=tuple(self.cfg.optim.betas), weight_decay=self.cfg.optim.weight_decay)
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; metrics rows after its iteration are dropped."""
-        missing = self.policy.model.load_state_dict(state["model"], strict=False)
+        """Restore a :meth:`state_dict`; metrics rows after its iteration are dropped.
+
+        Raises:
+            ValueError: the checkpoint's weights do not fit the model (names the checkpoint and the tensors).
+        """
+        where = str(self.checkpoints.path(int(state["iteration"])))
+        missing = load_weights(self.policy.model, state["model"], where)
         trainable = {n for n, p in self.policy.model.named_parameters() if p.requires_grad}
-        if set(missing.unexpected_keys) or (trainable & set(missing.missing_keys)):
-            raise ValueError(f"checkpoint in {str(self.checkpoints.folder)!r} does not match the model: missing "
-                             f"{sorted(trainable & set(missing.missing_keys))[:5]}, unexpected {missing.unexpected_keys[:5]}")
-        self.optimizer.load_state_dict(state["optimizer"])
+        if trainable & set(missing):
+            raise ValueError(f"checkpoint {where!r} does not match the model: missing {sorted(trainable & set(missing))[:5]}")
+        self._load_optimizer(state)
         rng = state["rng"]
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy"])

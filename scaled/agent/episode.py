@@ -138,6 +138,8 @@ class Episode:
         won, env_return: whether the task was solved; the sum of the environment's native rewards
             (WebShop: the score).
         done: no further turn will be played.
+        stop_reason: why a driver ended the episode early (:meth:`stop`, e.g. ``"prompt_too_long"``); "" otherwise.
+        task_index: the task played when the driver picked it (``reset(options={"task_index": i})``), else None.
     """
 
     task: str
@@ -151,16 +153,18 @@ class Episode:
     won: bool = False
     env_return: float = 0.0
     done: bool = False
+    stop_reason: str = ""
     env: Any = field(default=None, repr=False)
     observation: str = field(default="", repr=False)
     info: dict = field(default_factory=dict, repr=False)
     history: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    task_index: int | None = None
 
     # ------------------------------------------------------------------ start
     @classmethod
     def start(cls, env: Any, *, seed: int | None, config: AgentConfig, group: int = 0, index: int = 0,
-              env_name: str | None = None) -> "Episode":
-        """Reset ``env`` with ``seed`` and return the episode at its first turn.
+              env_name: str | None = None, task_index: int | None = None) -> "Episode":
+        """Reset ``env`` with ``seed`` (or on task ``task_index``) and return the episode at its first turn.
 
         Args:
             env: a ``scaled.envs`` text environment (``reset(seed)``, ``step(action)``, ``info["task"]``).
@@ -168,20 +172,26 @@ class Episode:
             config: the :class:`AgentConfig`.
             group, index: bookkeeping for the batch (GRPO group, position).
             env_name: picks the prompt's introduction (default ``env.name``).
+            task_index: play this task (``reset(options={"task_index": i})``, evaluation without
+                replacement) instead of the one ``seed`` draws.
         """
         if not isinstance(config, AgentConfig):
             raise TypeError(f"config must be an AgentConfig, got {type(config).__name__}")
         name = str(env_name if env_name is not None else getattr(env, "name", ""))
         if name not in ENVIRONMENT_DESCRIPTIONS:
             raise ValueError(f"env_name must be one of {sorted(ENVIRONMENT_DESCRIPTIONS)}, got {name!r}")
-        observation, info = env.reset(seed=None if seed is None else int(seed))
+        if task_index is None:
+            observation, info = env.reset(seed=None if seed is None else int(seed))
+        else:
+            observation, info = env.reset(seed=None if seed is None else int(seed),
+                                          options={"task_index": int(task_index)})
         task = info.get("task")
         if not isinstance(task, str):
             raise ValueError(f"{name} environment: reset() info must hold the goal text under 'task' "
                              f"(the scaled.envs contract), got {task!r}")
         return cls(task=task, task_type=str(info.get("task_type", name)), env_name=name, config=config,
                    seed=None if seed is None else int(seed), group=int(group), index=int(index), env=env,
-                   observation=observation, info=dict(info))
+                   observation=observation, info=dict(info), task_index=None if task_index is None else int(task_index))
 
     # ------------------------------------------------------------------ a turn
     @property
@@ -243,9 +253,10 @@ class Episode:
         self.done = last
         return record
 
-    def stop(self) -> None:
-        """End the episode before its next turn (a driver's limit, e.g. the context length)."""
+    def stop(self, reason: str = "stopped") -> None:
+        """End the episode before its next turn (a driver's limit, e.g. the context length); ``reason`` is kept."""
         self.done = True
+        self.stop_reason = str(reason)
 
     # ------------------------------------------------------------------ outcome
     @property

@@ -14,6 +14,11 @@ where ``solvable`` is checked by asking the planner for a plan. Built files go t
 
 Task types (``TASK_TYPES``) are the six of ALFWorld; ``info["task_type"]`` and ``env.task_type`` give
 the current one so results can be broken down per type like the paper's table.
+
+Splits (``SPLITS``) are the data release's folders: ``split="train"`` (3,553 games),
+``"valid_seen"`` (in-distribution, 140) and ``"valid_unseen"`` (out-of-distribution, 134: the split
+the paper reports), read from ``data_path/<split>`` (``data_path`` = ``$ALFWORLD_DATA/json_2.1.1``;
+``$ALFWORLD_DATA`` itself works too).
 """
 
 from __future__ import annotations
@@ -38,13 +43,16 @@ TASK_TYPES = (
 )
 """ALFWorld's six task types (``alfworld.agents.environment.alfred_tw_env.TASK_TYPES``)."""
 
+SPLITS = ("train", "valid_seen", "valid_unseen")
+"""The data release's splits (folders of ``json_2.1.1``): training, in- and out-of-distribution evaluation."""
+
 SHIPPED_DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "alfworld"
 """Small hand-made games in the ALFRED layout, shipped with empg (one per task type)."""
 
 DOWNLOAD_HELP = (
     "Download the ALFWorld data with `pip install alfworld==0.4.2 && alfworld-download` "
     "(it writes to $ALFWORLD_DATA, default ~/.cache/alfworld; needs internet), then pass "
-    "data_path=$ALFWORLD_DATA/json_2.1.1/train (or valid_seen / valid_unseen). "
+    "data_path=$ALFWORLD_DATA/json_2.1.1 with split=train (or valid_seen / valid_unseen). "
     "For an offline smoke run use data_path=None, the small games shipped in scaled/data/alfworld."
 )
 
@@ -189,6 +197,27 @@ def build_game_file(trial_dir: str | os.PathLike, out_path: str | os.PathLike, *
     return game
 
 
+def split_folder(data_path: str | os.PathLike | None, split: str) -> pathlib.Path:
+    """The folder of ``split`` under ``data_path`` (``data_path/<split>`` or ``data_path/json_2.1.1/<split>``).
+
+    Raises:
+        ValueError: ``split`` is not one of `SPLITS`, or ``data_path`` is None (the shipped games have no splits).
+        AlfWorldDataError: no such folder.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {list(SPLITS)}, got {split!r}")
+    if data_path is None:
+        raise ValueError(f"split={split!r} needs data_path, the folder holding train/, valid_seen/ and valid_unseen/ "
+                         f"($ALFWORLD_DATA/json_2.1.1); the small games shipped in scaled/data/alfworld have no splits")
+    root = pathlib.Path(data_path).expanduser().resolve()
+    for folder in (root / split, root / "json_2.1.1" / split):
+        if folder.is_dir():
+            return folder
+    raise AlfWorldDataError(f"ALFWorld data_path {str(root)!r} has no {split!r} split: expected the folder "
+                            f"{str(root / split)!r} (data_path is the folder holding train/, valid_seen/ and "
+                            f"valid_unseen/, e.g. $ALFWORLD_DATA/json_2.1.1). {DOWNLOAD_HELP}")
+
+
 class AlfWorldEnv(TextEnv):
     """ALFWorld text games (real ``alfworld`` engine) behind the `TextEnv` interface.
 
@@ -202,9 +231,12 @@ class AlfWorldEnv(TextEnv):
         expert_plan: put the planner's remaining plan in ``info["expert_plan"]`` (slow: replans each step).
         seed: seeds the choice of game when ``reset`` gets no seed.
         data_dir: deprecated name of ``data_path``.
+        split: one of `SPLITS`: play ``data_path/<split>`` (or ``data_path/json_2.1.1/<split>``);
+            ``None`` plays every game under ``data_path``.
 
     Raises:
-        AlfWorldDataError: ``data_path`` does not exist or holds no playable game (also a ValueError).
+        AlfWorldDataError: ``data_path`` does not exist or holds no playable game, or has no folder for
+            ``split`` (also a ValueError).
         ValueError: a trial's ``traj_data.json`` is unreadable or has no ``task_type``, or a
             ``game.tw-pddl`` is unreadable or lacks a field (the message names the file).
 
@@ -220,8 +252,12 @@ class AlfWorldEnv(TextEnv):
 
     def __init__(self, data_path: str | os.PathLike | None = None, *, task_types=None, max_steps: int = 50,
                  game_dir: str | os.PathLike | None = None, goal_desc_human_anns_prob: float = 0.0,
-                 expert_plan: bool = False, seed: int | None = None, data_dir: str | os.PathLike | None = None):
+                 expert_plan: bool = False, seed: int | None = None, data_dir: str | os.PathLike | None = None,
+                 split: str | None = None):
         data_path = resolve_data_path(data_path, data_dir, "AlfWorldEnv")
+        if split is not None:
+            data_path = split_folder(data_path, split)
+        self.split = split
         if task_types is None:
             task_types = TASK_TYPES
         if isinstance(task_types, str):
@@ -298,6 +334,11 @@ class AlfWorldEnv(TextEnv):
 
     @property
     def num_games(self) -> int:
+        return len(self.game_files)
+
+    @property
+    def num_tasks(self) -> int:
+        """Number of games (``reset(options={"task_index": i})`` plays ``game_files[i]``)."""
         return len(self.game_files)
 
     # ----------------------------------------------------------------- episode

@@ -19,11 +19,18 @@ step for ALFWorld and TextWorld, the WebShop score in [0, 1] at Buy Now); the tr
 verl-agent shaping (10 * won, -0.1 per invalid action) itself.
 
 Episodes with the same ``seed`` get the same task, which is how the rollout forms GRPO groups.
+
+Tasks can also be enumerated, to play every task of a split exactly once (evaluation without
+replacement): ``env.num_tasks`` is the number of tasks and ``reset(options={"task_index": i})``
+starts task ``i`` (``0 <= i < num_tasks``; the environment-specific names ``game_index`` /
+``goal_index`` work too). ALFWorld and WebShop take ``split=`` for the benchmarks' own splits
+(``SPLITS``).
 """
 
 from __future__ import annotations
 
 import abc
+import numbers
 import os
 import random
 import warnings
@@ -42,6 +49,11 @@ class TextEnv(abc.ABC):
     max_steps: int = 50
     """Steps after which an episode is truncated."""
 
+    concurrent_steps: bool = False
+    """Whether ``reset``/``step`` of *different* instances may run on different threads at once (a rollout
+    then steps them on a thread pool). False where the engine shares module-level state: ALFWorld's and
+    TextWorld's parsers (tatsu, in ``textworld``) are process-wide objects that are not thread-safe."""
+
     @abc.abstractmethod
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[str, dict[str, Any]]:
         """Start an episode; returns ``(observation, info)``. Same ``seed`` -> same task."""
@@ -53,14 +65,21 @@ class TextEnv(abc.ABC):
     def close(self) -> None:
         """Release resources (engines, subprocesses). Safe to call twice."""
 
+    @property
+    def num_tasks(self) -> int:
+        """Number of distinct tasks; ``reset(options={"task_index": i})`` plays task ``i``."""
+        raise NotImplementedError(f"{type(self).__name__} does not enumerate its tasks")
+
     def _episode_index(self, count: int, seed: int | None, options: dict | None, key: str) -> int:
-        """Task index for ``reset``: ``options[key]``, else drawn from ``seed``, else from ``self._rng``."""
+        """Task index for ``reset``: ``options["task_index"]`` or ``options[key]``, else drawn from
+        ``seed``, else from ``self._rng``."""
         options = options or {}
-        if key in options:
-            index = int(options[key])
-            if not 0 <= index < count:
-                raise ValueError(f"options[{key!r}]: expected 0 <= i < {count}, got {index}")
-            return index
+        for name in ("task_index", key):
+            if name in options:
+                index = options[name]
+                if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index < count:
+                    raise ValueError(f"options[{name!r}]: expected an int 0 <= i < {count}, got {index!r}")
+                return int(index)
         if seed is not None:
             return random.Random(seed).randrange(count)
         return self._rng.randrange(count)

@@ -161,6 +161,11 @@ class TextWorldEnv(TextEnv):
     def num_games(self) -> int:
         return len(self.game_files) if self.game_files is not None else len(self.game_seeds)
 
+    @property
+    def num_tasks(self) -> int:
+        """Number of games (``reset(options={"task_index": i})`` plays game ``i``)."""
+        return self.num_games
+
     def _game_path(self, index: int) -> str:
         if self.game_files is not None:
             return self.game_files[index]

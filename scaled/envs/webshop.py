@@ -61,6 +61,9 @@ PREV_PAGE = "< prev"
 BACK_TO_SEARCH = "back to search"
 SUB_PAGES = ("description", "features", "reviews", "attributes")
 SEARCH_TEMPLATE = "search[<query>]"
+SPLITS = {"test": (0, 500), "validation": (500, 1500), "train": (1500, None)}
+"""The original's goal splits (web_agent_site/envs/web_agent_text_env.py, ``SimServer``): slices of the goal
+list shuffled with seed 233."""
 SEARCH_ENGINES = ("bm25", "rank_bm25", "pyserini")
 
 _ACTION_RE = re.compile(r"^\s*(search|click)\s*\[(.*)\]\s*$", re.S | re.I)
@@ -213,6 +216,8 @@ class WebShopEnv(TextEnv):
             synthetic instruction of ``items_ins_v2`` with every option combination.
         goal_range: ``(start, stop)`` slice of the shuffled goal list (the original shuffles with seed 233
             and uses goals[0:500] as test, [500:1500] as validation, [1500:] as train).
+        split: ``"train"``, ``"validation"`` or ``"test"``: the original's slice (`SPLITS`) of the shuffled
+            goals; exclusive with ``goal_range``. ``None``: every goal.
         num_products: keep the first n products of the (pre-shuffled) products file.
         max_steps: steps before truncation (verl-agent uses 15 for WebShop).
         price_seed: seeds the per-product prices and the goals' price limits.
@@ -230,6 +235,7 @@ class WebShopEnv(TextEnv):
     """
 
     name = "webshop"
+    concurrent_steps = True  # episode state per instance; the shared catalogue and index are read-only
 
     def __init__(self, data_path: str | os.PathLike | None = None, *, human_goals: bool = True,
                  goal_range: tuple[int, int] | None = None, num_products: int | None = None,
@@ -238,8 +244,16 @@ class WebShopEnv(TextEnv):
                  products_file: str | None = None, attributes_file: str | None = None,
                  human_goals_file: str | None = None, reviews_file: str | None = None,
                  cache_dir: str | os.PathLike | None = None, bm25_k1: float = 0.9, bm25_b: float = 0.4,
-                 data_dir: str | os.PathLike | None = None):
+                 data_dir: str | os.PathLike | None = None, split: str | None = None):
         data_path = resolve_data_path(data_path, data_dir, "WebShopEnv")
+        if split is not None:
+            if split not in SPLITS:
+                raise ValueError(f"split: expected one of {list(SPLITS)}, got {split!r}")
+            if goal_range is not None:
+                raise ValueError(f"WebShopEnv: pass split or goal_range, not both (got split={split!r}, "
+                                 f"goal_range={goal_range!r})")
+            goal_range = SPLITS[split]
+        self.split = split
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps: expected a positive int, got {max_steps!r}")
         if search_engine not in SEARCH_ENGINES:
@@ -254,12 +268,16 @@ class WebShopEnv(TextEnv):
         # engine.py::generate_product_prices then goal.py, both drawing from one seeded stream.
         prices, goals = self.catalogue.goal_set(human_goals, price_seed)
         self.prices = PriceLookup(self.catalogue, prices)
+        n_all = len(goals)
         if goal_range is not None:
             start, stop = goal_range
             goals = goals[start:stop]
         if not goals:
-            raise ValueError(f"WebShopEnv: no goals (human_goals={human_goals}, goal_range={goal_range}); "
-                             "check items_human_ins.json / items_ins_v2.json")
+            where = "the shipped catalogue" if data_path is None else repr(str(data_path))
+            raise ValueError(f"WebShopEnv: no goals in {where} for human_goals={human_goals}, split={split!r}, "
+                             f"goal_range={goal_range} ({n_all} goals in all; the splits need more "
+                             f"than 1500); check items_human_ins.json / "
+                             f"items_ins_v2.json")
         self.goals = goals
         if search_engine == "pyserini":
             self.search_engine = PyseriniSearch(index_path)
@@ -346,6 +364,11 @@ class WebShopEnv(TextEnv):
         return {"admissible_commands": self._admissible(), "won": self._won, "invalid_action": invalid,
                 "task": self.goal["instruction_text"], "task_type": "webshop", "page": self._page,
                 "score": self._score, "step": self._steps}
+
+    @property
+    def num_tasks(self) -> int:
+        """Number of goals (``reset(options={"task_index": i})`` plays ``goals[i]``)."""
+        return len(self.goals)
 
     # ------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[str, dict[str, Any]]:

@@ -107,11 +107,14 @@ def test_standalone_rollout_and_verl_agent_loop_play_the_same_episode(tokenizer,
     # 2. the verl agent loop's episode runner: one async episode at a time
     answer = _answer_from(scripts)
 
-    async def generate(prompt):
-        text = answer(prompt)
-        return chat_prompt_ids(tokenizer, prompt), tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id], text
+    async def tokenize(prompt):
+        return chat_prompt_ids(tokenizer, prompt)
 
-    verl = [asyncio.run(run_episode(_make_env(), generate, config=config, seed=s)) for s in seeds]
+    async def generate(prompt_ids):
+        text = answer(tokenizer.decode(prompt_ids, skip_special_tokens=True))
+        return tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id], text, False
+
+    verl = [asyncio.run(run_episode(_make_env(), tokenize, generate, config=config, seed=s)) for s in seeds]
 
     for a, b, seed in zip(standalone, verl, seeds):
         n_plan = len(scripts[seed][1]) - 3
