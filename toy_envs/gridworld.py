@@ -397,7 +397,7 @@ class GridWorldEnv(gym.Env):
         truncated = (not terminated) and self._steps >= self.max_steps
         self._done = terminated or truncated
         reward = 1.0 if terminated else 0.0
-        return self._obs(), reward, terminated, truncated, self._info()
+        return self._state_obs[state], reward, terminated, truncated, self._info()
 
     def _on_reset(self) -> None:
         """Hook: extra per-episode bookkeeping."""
