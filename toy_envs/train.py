@@ -448,8 +448,7 @@ def collect_rollouts(
     active = list(range(n))
     records: list = []
     # Per time step only the logits and the sampled actions are kept; every per-step quantity derived
-    # from them (log π_old, H, H₂, score norms) is computed once over the whole batch after the loop
-    # (row-wise functions of the logits, so the values are those of a per-time-step computation).
+    # from them (log π_old, H, H₂, score norms) is computed after the loop (_derived_step_values).
     cols: dict[str, list] = {k: [] for k in ("z", "a", "traj", "step")}
     while active:
         enc = [policy.encode(obs[i], infos[i]) for i in active]
@@ -475,12 +474,8 @@ def collect_rollouts(
                 still.append(i)
         active = still
     if cols["z"]:
-        z_all = _cat_logits(cols["z"])
         a_all = torch.cat(cols["a"]).long()
-        logp = torch.log_softmax(z_all, -1).gather(-1, a_all.unsqueeze(-1)).squeeze(-1)
-        derived = {"logp": logp, "h": token_entropy(z_all), "h2": renyi2_entropy(z_all),
-                   "sn": score_norm_sq(z_all, a_all),  # ‖e_a − π‖² of the taken action (Prop. 1)
-                   "esn": expected_score_norm_sq(z_all)}  # its expectation 1 − exp(−H₂)
+        derived = _derived_step_values(cols["z"], cols["a"])
         traj = torch.as_tensor(sum(cols["traj"], []), dtype=torch.long)
         step = torch.as_tensor(sum(cols["step"], []), dtype=torch.long)
     else:
@@ -504,12 +499,23 @@ def collect_rollouts(
     )
 
 
-def _cat_logits(parts: list[torch.Tensor]) -> torch.Tensor:
-    """Concatenate per-time-step logits ``[S_t, A_t]`` into ``[S, A_max]`` (``-inf`` pads a shorter action axis)."""
-    width = max(p.shape[-1] for p in parts)
-    if all(p.shape[-1] == width for p in parts):
-        return torch.cat(parts)
-    return torch.cat([torch.nn.functional.pad(p, (0, width - p.shape[-1]), value=-math.inf) for p in parts])
+def _derived_step_values(zs: list[torch.Tensor], acts: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """log π_old(a), H, H₂, ‖e_a − π‖² and 1 − exp(−H₂) of every step, from the per-time-step logits ``[S_t, A]``.
+
+    When every time step has the same number of actions (the tabular policy), one call over the whole
+    batch; otherwise (text: the command lists differ) one call per time step, as during the rollout.
+    Either way each value is a row-wise function of that step's logits.
+    """
+    chunks = [(torch.cat(zs), torch.cat(acts).long())] if len({z.shape[-1] for z in zs}) == 1 else \
+        list(zip(zs, [a.long() for a in acts]))
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("logp", "h", "h2", "sn", "esn")}
+    for z, a in chunks:
+        parts["logp"].append(torch.log_softmax(z, -1).gather(-1, a.unsqueeze(-1)).squeeze(-1))
+        parts["h"].append(token_entropy(z))
+        parts["h2"].append(renyi2_entropy(z))
+        parts["sn"].append(score_norm_sq(z, a))  # ‖e_a − π‖² of the taken action (Prop. 1)
+        parts["esn"].append(expected_score_norm_sq(z))  # its expectation 1 − exp(−H₂)
+    return {k: torch.cat(v) for k, v in parts.items()}
 
 
 def _draw_task_seeds(cfg: ToyTrainConfig, gen: torch.Generator, n: int) -> list[int]:
