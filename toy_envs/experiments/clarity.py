@@ -249,6 +249,11 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
             "wall_time_s": time.perf_counter() - t0}
 
 
+def _rounded(curve: list[float], digits: int = 4) -> list[float]:
+    """A per-update curve rounded for results.json (the summaries keep full precision)."""
+    return [round(float(v), digits) if v == v else v for v in curve]
+
+
 def _json(d: dict[str, Any]) -> str:
     import json
 
@@ -311,9 +316,9 @@ def main(argv: list[str] | None = None) -> int:
             "fork_predictable_share_summary": summarize([r["fork_predictable_share"] for r in rs]),
             "success": [r["success"] for r in rs],
             "success_summary": summarize([r["success"] for r in rs]),
-            "curve_route_share": [r["curve_route_share"] for r in rs],
-            "curve_entropy_predictable": [r["curve_entropy_predictable"] for r in rs],
-            "curve_entropy_open": [r["curve_entropy_open"] for r in rs],
+            "curve_route_share": [_rounded(r["curve_route_share"]) for r in rs],
+            "curve_entropy_predictable": [_rounded(r["curve_entropy_predictable"]) for r in rs],
+            "curve_entropy_open": [_rounded(r["curve_entropy_open"]) for r in rs],
             "wall_time_s": [round(r["wall_time_s"], 2) for r in rs],
         }
     report = {"experiment": "clarity", "env": args.env, "env_id": spec["env_id"],
