@@ -45,12 +45,12 @@ ENV_ID = "toy_envs/KeyDoor-v0"
 #: neither method sees a single success in this budget, to 100 steps (~0.5% for a uniform policy).
 ENV_KWARGS: dict[str, Any] = {"max_steps": 100}
 
-#: Hyper-parameters shared by both methods, chosen once on seeds 100..103 (never the demo seeds):
-#: plain SGD on the REINFORCE loss summed over each episode's steps and averaged over episodes, so
-#: that an update's size is proportional to the advantages, which is what EMPG rescales. (Adam at
-#: lr 0.1 was tried first: its per-parameter normalisation blows the small bonus-only EMPG gradient
-#: of an all-failure batch up to full-size steps, and 2 of 4 tuning seeds of EMPG collapsed before
-#: their first success, against 0 of 4 for GRPO; see docs/toys.md.)
+#: Hyper-parameters shared by all four methods, chosen once for GRPO and GRPO + EMPG on seeds 100..103
+#: (never the demo seeds) and kept unchanged when DAPO joined the demo: plain SGD on the REINFORCE loss
+#: summed over each episode's steps and averaged over episodes, so that an update's size is
+#: proportional to the advantages, which is what EMPG rescales. (Adam at lr 0.1 was tried first: its
+#: per-parameter normalisation blows the small bonus-only EMPG gradient of an all-failure batch up to
+#: full-size steps.)
 DEMO_DEFAULTS: dict[str, Any] = dict(
     updates=60,
     tasks_per_update=4,

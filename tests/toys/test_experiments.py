@@ -136,6 +136,17 @@ def test_clarity_quick(tmp_path):
     check_clarity(data, 2, "clarity")
     assert data["env_id"] == "toy_envs/Clarity-v0"
     assert (tmp_path / "clarity.png").stat().st_size > 1000
+    # --replot recomputes the paired differences from results.json alone (no training): the same numbers
+    from toy_envs.experiments.clarity import main
+
+    (tmp_path / "clarity.png").unlink()
+    assert main(["--replot", "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "results.json").read_text())
+    assert again["paired"] == data["paired"] and again["paired_fork"] == data["paired_fork"]
+    assert (tmp_path / "clarity.png").stat().st_size > 1000
+    fork = {k: m["fork_predictable_share"] for k, m in data["methods"].items()}
+    assert data["paired_fork"]["empg - grpo"]["values"] == pytest.approx(
+        [a - b for a, b in zip(fork["empg"], fork["grpo"])], abs=1e-12)
 
 
 def test_clarity_fog_quick(tmp_path):

@@ -55,7 +55,8 @@ Writes ``OUT/results.json``::
                         "predictable_route_share_summary": summary, "fork_predictable_share": [...],
                         "success": [...], "curve_route_share": [[per update] per seed],
                         "curve_entropy_predictable": [...], "curve_entropy_open": [...]}},
-     "paired": {"A - B": summary of the per-seed differences of predictable_route_share}, ...}
+     "paired": {"A - B": summary of the per-seed differences of predictable_route_share},
+     "paired_fork": {"A - B": the same for fork_predictable_share}, ...}
 
 (a summary is ``{"mean", "ci_low", "ci_high", "n", "values"}``, a 95% t-interval over seeds) and
 ``OUT/clarity.png``.
@@ -64,6 +65,7 @@ Writes ``OUT/results.json``::
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 import time
@@ -255,13 +257,14 @@ def _rounded(curve: list[float], digits: int = 4) -> list[float]:
 
 
 def _json(d: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(d, sort_keys=True)
 
 
 def paired(values: dict[str, list], seeds: list[int]) -> dict[str, dict[str, Any]]:
-    """Per-seed differences of ``predictable_route_share`` for :data:`PAIRS` (seeds where both are defined)."""
+    """Per-seed differences of a per-seed measure (e.g. ``predictable_route_share``) for :data:`PAIRS`.
+
+    Only seeds where both rows have a value count; ``n_seeds_total`` says how many seeds there were.
+    """
     out = {}
     for name, a, b in PAIRS:
         if a not in values or b not in values:
@@ -272,6 +275,13 @@ def paired(values: dict[str, list], seeds: list[int]) -> dict[str, dict[str, Any
     return out
 
 
+def add_paired(report: dict[str, Any]) -> None:
+    """``report["paired"]`` (predictable share among wins) and ``report["paired_fork"]`` (share at the fork)."""
+    methods, seeds = report["methods"], list(report["seeds"])
+    report["paired"] = paired({k: v["predictable_route_share"] for k, v in methods.items()}, seeds)
+    report["paired_fork"] = paired({k: v["fork_predictable_share"] for k, v in methods.items()}, seeds)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = base_parser("clarity", __doc__.split("\n")[0], "20")
     p.add_argument("--env", choices=tuple(ENVS), default="clarity", help="Clarity-v0 (default) or Fog-v0")
@@ -279,7 +289,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-eval", type=int, default=200, help="evaluation episodes per run")
     p.add_argument("--methods", default=None,
                    help="comma list of row keys to run (default: all); e.g. grpo,empg for a quick look")
+    p.add_argument("--replot", action="store_true",
+                   help="no training: recompute the paired differences, table and figure from OUT/results.json")
     args = p.parse_args(argv)
+    if args.replot:
+        report = json.loads((Path(args.out) / "results.json").read_text())
+        add_paired(report)
+        write_json(Path(args.out) / "results.json", report)
+        plot(report, Path(args.out) / "clarity.png")
+        print(table(report))
+        return 0
     if args.n_eval < 1:
         p.error("--n-eval must be >= 1")
     if args.workers < 1:
@@ -321,11 +340,10 @@ def main(argv: list[str] | None = None) -> int:
             "curve_entropy_open": [_rounded(r["curve_entropy_open"]) for r in rs],
             "wall_time_s": [round(r["wall_time_s"], 2) for r in rs],
         }
-    report = {"experiment": "clarity", "env": args.env, "env_id": spec["env_id"],
-              "methods": methods,
-              "paired": paired({k: v["predictable_route_share"] for k, v in methods.items()}, list(args.seeds)),
+    report = {"experiment": "clarity", "env": args.env, "env_id": spec["env_id"], "methods": methods,
               "settings": {**settings.train_kwargs(), "env_kwargs": env_kwargs, "n_eval": n_eval},
               **meta(args, t0)}
+    add_paired(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "results.json", report)
     plot(report, out_dir / "clarity.png")
@@ -353,11 +371,11 @@ def table(report: dict[str, Any]) -> str:
         n_def = sum(v is not None for v in s["predictable_route_share"])
         lines.append(f"| {s['label']} | {_fmt(s['predictable_route_share_summary'])} | "
                      f"{_fmt(s['fork_predictable_share_summary'])} | {_fmt(s['success_summary'])} | {n_def}/{n} |")
-    if report["paired"]:
-        lines += ["", "| paired per-seed difference of the predictable share among wins | mean [95% CI] | seeds |",
-                  "|---|---|---|"]
-        for name, s in report["paired"].items():
-            lines.append(f"| {name} | {s['mean']:+.3f} [{s['ci_low']:+.3f}, {s['ci_high']:+.3f}] | {s['n']} |")
+    for key, what in (("paired", "the predictable share among wins"), ("paired_fork", "the predictable share at the fork")):
+        if report.get(key):
+            lines += ["", f"| paired per-seed difference of {what} | mean [95% CI] | seeds |", "|---|---|---|"]
+            for name, s in report[key].items():
+                lines.append(f"| {name} | {s['mean']:+.3f} [{s['ci_low']:+.3f}, {s['ci_high']:+.3f}] | {s['n']} |")
     return "\n".join(lines)
 
 
