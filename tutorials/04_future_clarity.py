@@ -117,6 +117,7 @@ bonus_corridor_known = fork_bonus_by_side(knows_corridor)
 bonus_open_known = fork_bonus_by_side(knows_open)
 print("mean fork bonus (zeta = 0.1) when the policy knows the corridor:", {k: round(v, 4) for k, v in bonus_corridor_known.items()})
 print("mean fork bonus (zeta = 0.1) when it knows the open route:      ", {k: round(v, 4) for k, v in bonus_open_known.items()})
+assert bonus_corridor_known["up"] > bonus_corridor_known["down"] and bonus_open_known["down"] > bonus_open_known["up"]
 
 # %% [markdown]
 # The bonus follows the policy's confidence, not the map: the same fork move "up" is paid more when
