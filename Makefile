@@ -1,5 +1,5 @@
 # empg: every target makes its own virtual environment and installs what it needs.
-#   make demo   EMPG vs GRPO on the long-horizon gridworld (table + runs/demo/learning_curves.png)
+#   make demo   GRPO, GRPO+EMPG, DAPO, DAPO+EMPG on the long-horizon gridworld (table + runs/demo/learning_curves.png)
 #   make test   the whole default test suite (no GPU, no network)
 # See README.md for the other targets.
 
@@ -42,7 +42,7 @@ $(VENV)/.stamp-all: $(VENV)/.stamp-base pyproject.toml
 setup: $(VENV)/.stamp-demo
 setup-all: $(VENV)/.stamp-all
 
-## The main job: EMPG against GRPO on the long-horizon gridworld, >= 10 seeds each.
+## The main job: {GRPO, DAPO} x {without, with EMPG} on the long-horizon gridworld, >= 10 seeds each.
 demo: $(VENV)/.stamp-demo
 	$(PY) -m toy_envs.demo --out runs/demo
 

@@ -2,6 +2,8 @@
 
 - ``toy_envs/KeyDoor-v0``: long-horizon, sparse-reward gridworld (key -> door -> goal).
 - ``toy_envs/Fog-v0``: two equally long routes to the goal, one through aliased fog cells.
+- ``toy_envs/Clarity-v0``: two equally long routes, one with one right move per state (a corridor), one
+  with two (an open triangle); no aliasing. The case the future-clarity bonus is meant for.
 - ``toy_envs/TextWorld-v0``: real TextWorld games, generated offline (``toy_envs.textworld_env``).
 
 Next to the environments: :mod:`toy_envs.policies` (small softmax policies), :mod:`toy_envs.train`
@@ -15,10 +17,11 @@ Registration is by entry-point string, so nothing heavy (textworld) is imported 
 
 from gymnasium.envs.registration import register, registry
 
-from .gridworld import ACTION_NAMES, FogEnv, GridLayout, GridWorldEnv, KeyDoorEnv, layout_names, optimal_actions
+from .gridworld import ACTION_NAMES, ClarityEnv, FogEnv, GridLayout, GridWorldEnv, KeyDoorEnv, layout_names, optimal_actions
 
 __all__ = [
     "ACTION_NAMES",
+    "ClarityEnv",
     "ENV_IDS",
     "FogEnv",
     "GridLayout",
@@ -31,6 +34,7 @@ __all__ = [
 _ENTRY_POINTS = {
     "toy_envs/KeyDoor-v0": "toy_envs.gridworld:KeyDoorEnv",
     "toy_envs/Fog-v0": "toy_envs.gridworld:FogEnv",
+    "toy_envs/Clarity-v0": "toy_envs.gridworld:ClarityEnv",
     "toy_envs/TextWorld-v0": "toy_envs.textworld_env:TextWorldEnv",
 }
 ENV_IDS = tuple(_ENTRY_POINTS)

@@ -1,11 +1,15 @@
-"""``make demo``: EMPG (full) against the GRPO baseline on ``toy_envs/KeyDoor-v0``, many seeds.
+"""``make demo``: a 2×2 on ``toy_envs/KeyDoor-v0``, {GRPO, DAPO} × {without, with EMPG}, many seeds.
 
     python -m toy_envs.demo --out runs/demo            # the full demo (the Makefile's `make demo`)
     python -m toy_envs.demo --out /tmp/d --quick       # a reduced budget (smoke test)
 
-Both methods share every hyper-parameter in :data:`DEMO_DEFAULTS` (tabular softmax policy, the same
-optimiser, learning rate, group size and tasks per update); the only difference is ``empg="full"``
-(Eq. 7–12 with the paper's k = k′ = 1, ζ = 0.1). Seeds are 0..N−1 for both methods.
+The four methods (:data:`METHODS`: ``grpo``, ``empg`` = GRPO + EMPG, ``dapo``, ``dapo_empg``) share
+every hyper-parameter in :data:`DEMO_DEFAULTS` (tabular softmax policy, the same optimiser, learning
+rate, loss, group size and tasks per update). They differ only in the outcome advantage (GRPO, or
+DAPO's dynamic sampling with refill, :class:`empg.OutcomeConfig`) and in ``empg="full"`` (Eq. 7–12
+with the paper's k = k′ = 1, ζ = 0.1). With the demo's REINFORCE loss there is no probability ratio,
+so DAPO's clip-higher plays no part: DAPO here *is* dynamic sampling with refill. Seeds are 0..N−1
+for every method, so a seed's runs start from the same generator state (paired comparisons).
 
 Reported per method, over seeds:
 
@@ -14,9 +18,12 @@ Reported per method, over seeds:
 * **AUC**: the area under the learning curve, i.e. the mean success rate over all updates (in [0, 1]);
 * **updates to 80%**: the first update at which the success rate averaged over the last
   ``SMOOTH`` updates reaches 0.8; the median over seeds (seeds that never get there count as
-  infinitely slow) and how many seeds never reached it.
+  infinitely slow) and how many seeds never reached it;
+* **EMPG − base**, for each base: the mean of the per-seed differences (same seed) of final success
+  and of AUC, with a paired 95% t-interval.
 
-Outputs ``OUT/results.json``, ``OUT/learning_curves.png`` (mean ± 95% CI bands) and the table on stdout.
+Outputs ``OUT/results.json``, ``OUT/learning_curves.png`` (one panel per base: every seed's curve as
+a thin line, the mean over seeds as a thick one) and the table on stdout.
 """
 
 from __future__ import annotations
@@ -38,12 +45,12 @@ ENV_ID = "toy_envs/KeyDoor-v0"
 #: neither method sees a single success in this budget, to 100 steps (~0.5% for a uniform policy).
 ENV_KWARGS: dict[str, Any] = {"max_steps": 100}
 
-#: Hyper-parameters shared by both methods, chosen once on seeds 100..103 (never the demo seeds):
-#: plain SGD on the REINFORCE loss summed over each episode's steps and averaged over episodes, so
-#: that an update's size is proportional to the advantages, which is what EMPG rescales. (Adam at
-#: lr 0.1 was tried first: its per-parameter normalisation blows the small bonus-only EMPG gradient
-#: of an all-failure batch up to full-size steps, and 2 of 4 tuning seeds of EMPG collapsed before
-#: their first success, against 0 of 4 for GRPO; see docs/toys.md.)
+#: Hyper-parameters shared by all four methods, chosen once for GRPO and GRPO + EMPG on seeds 100..103
+#: (never the demo seeds) and kept unchanged when DAPO joined the demo: plain SGD on the REINFORCE loss
+#: summed over each episode's steps and averaged over episodes, so that an update's size is
+#: proportional to the advantages, which is what EMPG rescales. (Adam at lr 0.1 was tried first: its
+#: per-parameter normalisation blows the small bonus-only EMPG gradient of an all-failure batch up to
+#: full-size steps.)
 DEMO_DEFAULTS: dict[str, Any] = dict(
     updates=60,
     tasks_per_update=4,
@@ -54,7 +61,11 @@ DEMO_DEFAULTS: dict[str, Any] = dict(
     agg="seq-mean-token-sum",
 )
 QUICK: dict[str, Any] = dict(updates=6, tasks_per_update=2, group_size=4)
-METHODS = {"grpo": dict(outcome="grpo", empg="off"), "empg": dict(outcome="grpo", empg="full")}
+METHODS = {"grpo": dict(outcome="grpo", empg="off"), "empg": dict(outcome="grpo", empg="full"),
+           "dapo": dict(outcome="dapo", empg="off"), "dapo_empg": dict(outcome="dapo", empg="full")}
+#: (EMPG method, its base) for the paired differences.
+PAIRS = (("empg", "grpo"), ("dapo_empg", "dapo"))
+LABELS = {"grpo": "GRPO", "empg": "GRPO + EMPG", "dapo": "DAPO", "dapo_empg": "DAPO + EMPG"}
 FINAL_WINDOW = 10
 SMOOTH = 5
 THRESHOLD = 0.8
@@ -78,6 +89,13 @@ def welch_diff_ci(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]
         return d, 0.0  # no spread at all: scipy's interval would be NaN
     ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     return d, float(ci.high - ci.low) / 2
+
+
+def paired_diff_ci(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+    """Mean of the per-seed differences ``a_i − b_i`` and its 95% t-interval ``(mean, low, high)`` (paired seeds)."""
+    if len(a) != len(b):
+        raise ValueError(f"a and b must pair up seed by seed, got {len(a)} and {len(b)} values")
+    return t_interval([float(x) - float(y) for x, y in zip(a, b)])
 
 
 def updates_to_threshold(curve: Sequence[float], threshold: float = THRESHOLD, smooth: int = SMOOTH) -> int | None:
@@ -107,6 +125,7 @@ def _run_one(job: dict[str, Any]) -> dict[str, Any]:
         "length": result.curve("charts/episode_length"),
         "step_entropy": result.curve("policy/entropy_mean"),
         "kl_prev": [row.get("policy/kl_prev", 0.0) for row in result.history],
+        "env_steps": result.history[-1]["charts/env_steps"],
     }
 
 
@@ -121,8 +140,10 @@ def summarise(curves: dict[str, list[list[float]]]) -> dict[str, dict[str, Any]]
 
 
 def format_table(summary: dict[str, dict[str, Any]], n_updates: int) -> str:
+    """The printed table: per method final success and AUC (mean ± 95% t-interval half-width), updates to
+    80%; then, for each base, the paired per-seed EMPG − base differences."""
     lines = [
-        f"{'method':<8} {'final success (mean ± 95% CI)':>32} {'AUC (mean ± 95% CI)':>24} {'updates to 80% (median)':>25} {'never':>6}",
+        f"{'method':<12} {'final success (mean ± 95% CI)':>30} {'AUC (mean ± 95% CI)':>22} {'updates to 80% (median)':>25} {'never':>6}",
     ]
     for method, s in summary.items():
         fm, fh = mean_ci(s["final_success"])
@@ -131,34 +152,45 @@ def format_table(summary: dict[str, dict[str, Any]], n_updates: int) -> str:
         med = statistics.median(reach)
         never = sum(r is None for r in s["updates_to_80"])
         med_txt = "never" if math.isinf(med) else f"{med:g}"
-        lines.append(f"{method:<8} {fm:>24.3f} ± {fh:<5.3f} {am:>16.3f} ± {ah:<5.3f} {med_txt:>25} {never:>3}/{len(reach)}")
-    if "empg" in summary and "grpo" in summary and len(summary["empg"]["final_success"]) > 1:
-        d, h = welch_diff_ci(summary["empg"]["final_success"], summary["grpo"]["final_success"])
-        da, ha = welch_diff_ci(summary["empg"]["auc"], summary["grpo"]["auc"])
-        lines.append(f"empg − grpo: final success {d:+.3f} ± {h:.3f}, AUC {da:+.3f} ± {ha:.3f} (95% Welch t-intervals; "
-                     f"{n_updates} updates per run)")
+        lines.append(f"{LABELS.get(method, method):<12} {fm:>22.3f} ± {fh:<5.3f} {am:>14.3f} ± {ah:<5.3f} {med_txt:>25} "
+                     f"{never:>3}/{len(reach)}")
+    for emp, base in PAIRS:
+        if emp in summary and base in summary and len(summary[emp]["final_success"]) > 1:
+            d, lo, hi = paired_diff_ci(summary[emp]["final_success"], summary[base]["final_success"])
+            da, loa, hia = paired_diff_ci(summary[emp]["auc"], summary[base]["auc"])
+            lines.append(f"{LABELS[emp]} − {LABELS[base]}: final success {d:+.3f} [{lo:+.3f}, {hi:+.3f}], "
+                         f"AUC {da:+.3f} [{loa:+.3f}, {hia:+.3f}] (paired by seed, 95% t-intervals)")
+    lines.append(f"({n_updates} updates per run; final success = mean of the last {FINAL_WINDOW} updates)")
     return "\n".join(lines)
 
 
 def plot_curves(curves: dict[str, list[list[float]]], path: Path, title: str) -> None:
-    """Mean success rate per update with 95% t-interval bands, one line per method."""
+    """One figure, one panel per base: each seed's success curve as a thin line, the mean over seeds thick."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for method, per_seed in curves.items():
-        band = mean_curve(per_seed)
-        x = list(range(1, len(band["mean"]) + 1))
-        ax.plot(x, band["mean"], label=f"{method} ({len(per_seed)} seeds)")
-        ax.fill_between(x, band["ci_low"], band["ci_high"], alpha=0.25)
-    ax.set_xlabel("update")
-    ax.set_ylabel("success rate (training rollouts)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    panels = [(base, [m for m in (base, emp) if m in curves]) for emp, base in PAIRS]
+    panels = [(base, ms) for base, ms in panels if ms]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), sharey=True, squeeze=False)
+    colours = {"grpo": "tab:blue", "empg": "tab:orange", "dapo": "tab:green", "dapo_empg": "tab:red"}
+    for ax, (base, ms) in zip(axes[0], panels):
+        for method in ms:
+            per_seed = curves[method]
+            x = list(range(1, len(per_seed[0]) + 1))
+            for c in per_seed:
+                ax.plot(x, c, color=colours.get(method), lw=0.6, alpha=0.35)
+            mean = [statistics.fmean(v) for v in zip(*per_seed)]
+            ax.plot(x, mean, color=colours.get(method), lw=2.2,
+                    label=f"{LABELS.get(method, method)}: mean of {len(per_seed)} seeds (thin: each seed)")
+        ax.set_xlabel("update")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{LABELS.get(base, base)} base", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    axes[0][0].set_ylabel("success rate (training rollouts)")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, dpi=100)
 
@@ -193,6 +225,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     curves = {m: [r["success"] for r in results if r["method"] == m] for m in METHODS}
     summary = summarise(curves)
+    paired = {}
+    for emp, base in PAIRS:
+        if len(seeds) > 1:
+            entry = {}
+            for metric in ("final_success", "auc"):
+                d, lo, hi = paired_diff_ci(summary[emp][metric], summary[base][metric])
+                entry[metric] = {"mean": d, "ci_low": lo, "ci_high": hi,
+                                 "values": [a - b for a, b in zip(summary[emp][metric], summary[base][metric])]}
+            paired[f"{emp} - {base}"] = entry
     report = {
         "env": ENV_ID,
         "env_kwargs": ENV_KWARGS,
@@ -210,15 +251,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "step_entropy": [r["step_entropy"] for r in results if r["method"] == m],
                 "kl_prev": [r["kl_prev"] for r in results if r["method"] == m],
                 "run_wall_time_s": [r["wall_time"] for r in results if r["method"] == m],
+                "env_steps": [r["env_steps"] for r in results if r["method"] == m],
                 "final_success_mean_ci95": list(mean_ci(summary[m]["final_success"])),
                 "auc_mean_ci95": list(mean_ci(summary[m]["auc"])),
                 **METHODS[m],
             }
             for m in METHODS
         },
+        "paired": paired,
     }
     write_json(out / "results.json", report)
-    title = f"{ENV_ID} {ENV_KWARGS} — {len(seeds)} seeds, mean ± 95% CI"
+    title = f"{ENV_ID} {ENV_KWARGS}, {len(seeds)} seeds per method, {overrides['updates']} updates"
     plot_curves(curves, out / "learning_curves.png", title)
     print(f"{ENV_ID} (default layout, {ENV_KWARGS}), {len(seeds)} seeds per method, {overrides['updates']} updates "
           f"of {overrides['tasks_per_update']}×{overrides['group_size']} episodes")

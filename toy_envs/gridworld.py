@@ -1,4 +1,4 @@
-"""Gridworlds from text maps: the long-horizon ``KeyDoor-v0`` and the aliased ``Fog-v0``.
+"""Gridworlds from text maps: the long-horizon ``KeyDoor-v0``, the aliased ``Fog-v0`` and ``Clarity-v0``.
 
 A layout is a rectangle of characters, one per cell:
 
@@ -8,11 +8,12 @@ char  meaning
 ``#``  wall (the agent cannot enter it; moving off the map also counts as a wall)
 ``.``  floor
 ``S``  start (floor; exactly one)
-``G``  goal (floor; entering it ends the episode with reward 1; exactly one)
+``G``  goal (floor; entering it ends the episode with reward 1; exactly one, except in ``Clarity-v0``)
 ``K``  key (floor; entering it picks the key up; at most one)
 ``D``  door (a wall until the agent walks into it holding the key; then it opens for good)
 ``~``  fog (floor whose observation is aliased: every fog cell emits the same id)
-``c``  clear-route floor (plain floor, tagged so ``Fog-v0`` can report ``info["route"]``)
+``c``  clear-route floor (plain floor, tagged so ``Fog-v0``/``Clarity-v0`` can report ``info["route"]``)
+``o``  open-route floor (plain floor, tagged so ``Clarity-v0`` can report ``info["route"]``)
 ====  ==========================================================================
 
 Actions are ``Discrete(4)``: 0 = up, 1 = right, 2 = down, 3 = left. Walking into a wall, off
@@ -55,6 +56,7 @@ from gymnasium import spaces
 
 __all__ = [
     "ACTION_NAMES",
+    "ClarityEnv",
     "FogEnv",
     "GridLayout",
     "GridWorldEnv",
@@ -65,8 +67,8 @@ __all__ = [
     "parse_layout",
 ]
 
-WALL, FLOOR, START, GOAL, KEY, DOOR, FOG, CLEAR = "#", ".", "S", "G", "K", "D", "~", "c"
-TILES = frozenset(WALL + FLOOR + START + GOAL + KEY + DOOR + FOG + CLEAR)
+WALL, FLOOR, START, GOAL, KEY, DOOR, FOG, CLEAR, OPEN = "#", ".", "S", "G", "K", "D", "~", "c", "o"
+TILES = frozenset(WALL + FLOOR + START + GOAL + KEY + DOOR + FOG + CLEAR + OPEN)
 ACTION_NAMES = ("up", "right", "down", "left")
 _MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))  # (d_row, d_col) for up, right, down, left
 
@@ -78,6 +80,7 @@ _COLOURS = {
     FLOOR: (235, 235, 235),
     START: (235, 235, 235),
     CLEAR: (220, 235, 250),  # a faint blue tint marks the clear route
+    OPEN: (245, 235, 215),  # a faint sand tint marks the open route
     FOG: (150, 150, 165),
     GOAL: (80, 190, 90),
     KEY: (235, 235, 235),  # floor under the key; the key itself is drawn on top
@@ -94,9 +97,10 @@ class GridLayout:
 
     Attributes:
         rows: the map, one string per row, all the same length.
-        start, goal: (row, col) of ``S`` and ``G``.
+        start, goal: (row, col) of ``S`` and of the first ``G`` (row-major).
         key, door: (row, col) of ``K`` and ``D``, or None when absent.
         cells: (row, col) of every non-wall cell, row-major; a cell's index in it is its cell index.
+        goals: (row, col) of every ``G``, row-major (one cell unless the map was parsed with ``many_goals``).
     """
 
     rows: tuple[str, ...]
@@ -105,6 +109,7 @@ class GridLayout:
     key: tuple[int, int] | None
     door: tuple[int, int] | None
     cells: tuple[tuple[int, int], ...]
+    goals: tuple[tuple[int, int], ...] = ()
 
     @property
     def height(self) -> int:
@@ -135,7 +140,7 @@ class GridLayout:
 
 
 def layout_names(family: str) -> list[str]:
-    """Names of the built-in layouts of a family ("keydoor" or "fog"), from ``maps/<family>_<name>.txt``."""
+    """Names of the built-in layouts of a family ("keydoor", "fog" or "clarity"), from ``maps/<family>_<name>.txt``."""
     return sorted(p.stem[len(family) + 1 :] for p in MAPS_DIR.glob(f"{family}_*.txt"))
 
 
@@ -161,8 +166,10 @@ def load_layout(layout: str | Sequence[str], *, family: str) -> str:
     raise TypeError(f"layout: expected a layout name, a text map or a list of row strings, got {layout!r}")
 
 
-def parse_layout(text: str) -> GridLayout:
+def parse_layout(text: str, *, many_goals: bool = False) -> GridLayout:
     """Parse a text map (see the module docstring for the characters).
+
+    With ``many_goals`` the map may hold several ``G`` cells (entering any of them succeeds).
 
     Leading/trailing blank lines and a common indentation are removed, and each row is stripped
     on the right, so maps can be written as indented triple-quoted strings.
@@ -190,9 +197,11 @@ def parse_layout(text: str) -> GridLayout:
         return [(r, c) for r, line in enumerate(lines) for c, x in enumerate(line) if x == ch]
 
     found = {ch: find(ch) for ch in (START, GOAL, KEY, DOOR)}
-    for ch, what in ((START, "start"), (GOAL, "goal")):
-        if len(found[ch]) != 1:
-            raise ValueError(f"layout: expected exactly one {what} {ch!r}, found {len(found[ch])}")
+    if len(found[START]) != 1:
+        raise ValueError(f"layout: expected exactly one start {START!r}, found {len(found[START])}")
+    if not found[GOAL] or (len(found[GOAL]) > 1 and not many_goals):
+        raise ValueError(f"layout: expected {'at least' if many_goals else 'exactly'} one goal {GOAL!r}, "
+                         f"found {len(found[GOAL])}")
     for ch, what in ((KEY, "key"), (DOOR, "door")):
         if len(found[ch]) > 1:
             raise ValueError(f"layout: expected at most one {what} {ch!r}, found {len(found[ch])}")
@@ -206,6 +215,7 @@ def parse_layout(text: str) -> GridLayout:
         key=found[KEY][0] if found[KEY] else None,
         door=found[DOOR][0] if found[DOOR] else None,
         cells=cells,
+        goals=tuple(found[GOAL]),
     )
 
 
@@ -229,6 +239,7 @@ class GridWorldEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
     family: str = "keydoor"
     default_layout: str | None = None
+    many_goals: bool = False  # whether a layout may have several G cells
 
     def __init__(
         self,
@@ -243,7 +254,7 @@ class GridWorldEnv(gym.Env):
             if self.default_layout is None:
                 raise ValueError("layout: this environment has no default layout; pass a name or a text map")
             layout = self.default_layout
-        self.layout = parse_layout(load_layout(layout, family=self.family))
+        self.layout = parse_layout(load_layout(layout, family=self.family), many_goals=self.many_goals)
         self._validate_layout(self.layout)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode: expected None or one of {self.metadata['render_modes']}, got {render_mode!r}")
@@ -298,10 +309,12 @@ class GridWorldEnv(gym.Env):
                     self._next[s, a] = self._state_id(npos, nphase)
         # Breadth-first search backwards from every goal state: dist[s] = fewest steps to the goal.
         self._dist = np.full(n_states, -1, dtype=np.int64)
-        goal_states = [self._state_id(lay.goal, p) for p in range(self.n_phases)]
+        self._goal_cells = frozenset(lay.goals)
+        goal_states = [self._state_id(g, p) for g in lay.goals for p in range(self.n_phases)]
         preds: list[list[int]] = [[] for _ in range(n_states)]
+        goal_set = set(goal_states)
         for s in range(n_states):
-            if s in goal_states:
+            if s in goal_set:
                 continue  # the goal is terminal
             for a in range(4):
                 preds[self._next[s, a]].append(s)
@@ -314,6 +327,12 @@ class GridWorldEnv(gym.Env):
                 if self._dist[p] < 0:
                     self._dist[p] = self._dist[s] + 1
                     queue.append(p)
+        # Per Markov state: its cell, its phase and the observation it emits (step() looks these up).
+        self._state_pos = [pos for _ in range(self.n_phases) for pos in lay.cells]
+        self._state_phase = [phase for phase in range(self.n_phases) for _ in lay.cells]
+        self._state_obs = [self.observation_of(pos, phase >= 1, phase >= 2)
+                           for phase, pos in zip(self._state_phase, self._state_pos)]
+        self._next_list = self._next.tolist()
 
     def _state_id(self, pos: tuple[int, int], phase: int) -> int:
         return phase * len(self.layout.cells) + self._cell_index[pos]
@@ -362,21 +381,23 @@ class GridWorldEnv(gym.Env):
 
     def step(self, action: int) -> tuple[int, float, bool, bool, dict]:
         """Move one cell; reward 1.0 only on entering the goal; truncate at ``max_steps``."""
-        if not self.action_space.contains(action):
+        # A plain int in range skips gymnasium's (slow) Discrete.contains; anything else goes through it.
+        if not (type(action) is int and 0 <= action < 4) and not self.action_space.contains(action):
             raise ValueError(f"action: expected an int in [0, 4), got {action!r}")
         if self._done:
             raise RuntimeError("step() called after the episode ended; call reset() first")
         action = int(action)
         if self.slip_prob > 0.0 and self.np_random.random() < self.slip_prob:
             action = int(self.np_random.integers(4))
-        self._pos, self._phase = self._transition(self._pos, self._phase, action)
+        state = self._next_list[self._state_id(self._pos, self._phase)][action]  # = _transition(pos, phase, action)
+        self._pos, self._phase = self._state_pos[state], self._state_phase[state]
         self._steps += 1
         self._on_move()
-        terminated = self._pos == self.layout.goal
+        terminated = self._pos in self._goal_cells
         truncated = (not terminated) and self._steps >= self.max_steps
         self._done = terminated or truncated
         reward = 1.0 if terminated else 0.0
-        return self._obs(), reward, terminated, truncated, self._info()
+        return self._state_obs[state], reward, terminated, truncated, self._info()
 
     def _on_reset(self) -> None:
         """Hook: extra per-episode bookkeeping."""
@@ -385,7 +406,7 @@ class GridWorldEnv(gym.Env):
         """Hook: called after every move."""
 
     def _obs(self) -> int:
-        return self.observation_of(self._pos, self._phase >= 1, self._phase >= 2)
+        return self._state_obs[self._state_id(self._pos, self._phase)]
 
     def _info(self) -> dict[str, Any]:
         return {
@@ -393,7 +414,7 @@ class GridWorldEnv(gym.Env):
             "has_key": self._phase >= 1,
             "door_open": self._phase >= 2,
             "steps": self._steps,
-            "success": self._pos == self.layout.goal,
+            "success": self._pos in self._goal_cells,
         }
 
     # ----- expert ------------------------------------------------------------------------------
@@ -430,6 +451,25 @@ class GridWorldEnv(gym.Env):
             s = states[0]
             table[obs] = next(a for a in range(4) if self._dist[self._next[s, a]] == self._dist[s] - 1)
         return table
+
+    def optimal_action_sets(self) -> list[tuple[int, ...]]:
+        """Per observation id, every optimal action (ascending): the moves that shorten the way to a goal.
+
+        ``()`` marks the goal cells, ids that never occur, and aliased ids (fog) whose cells differ in
+        their optimal actions. ``optimal_action_table()[obs]`` is the first entry of each non-empty set.
+        """
+        sets: list[tuple[int, ...] | None] = [None] * self.num_states
+        seen = [False] * self.num_states
+        for phase in range(self.n_phases):
+            for pos in self.layout.cells:
+                obs = self.observation_of(pos, phase >= 1, phase >= 2)
+                s = self._state_id(pos, phase)
+                best = () if self._dist[s] <= 0 else tuple(
+                    a for a in range(4) if self._dist[self._next[s, a]] == self._dist[s] - 1)
+                if seen[obs] and sets[obs] != best:
+                    best = ()  # cells that share the id disagree
+                sets[obs], seen[obs] = best, True
+        return [x if x is not None else () for x in sets]
 
     def optimal_plan(self) -> list[int]:
         """The optimal action sequence from the current state to the goal (ties to the lowest id)."""
@@ -520,7 +560,7 @@ class KeyDoorEnv(GridWorldEnv):
                 if nxt not in seen and layout.tile(nxt) not in (WALL, DOOR):
                     seen.add(nxt)
                     stack.append(nxt)
-        if layout.goal in seen:
+        if any(g in seen for g in layout.goals):
             raise ValueError("layout: the goal can be reached without passing the door; wall it off")
         if layout.key not in seen:
             raise ValueError("layout: the key must be reachable from the start without passing the door")
@@ -581,3 +621,50 @@ def optimal_actions(env: gym.Env) -> list[int]:
     if not isinstance(base, GridWorldEnv):
         raise TypeError(f"env: expected a toy_envs gridworld, got {type(base).__name__}")
     return base.optimal_plan()
+
+
+class ClarityEnv(GridWorldEnv):
+    """``toy_envs/Clarity-v0``: two equally long routes, one with one right move per state, one with two.
+
+    The case the future-clarity bonus (Eq. 11) is meant for, without aliasing: the observation is the
+    Markov state (every cell has its own id). From the start ``S`` (the fork: up or down) one route is a
+    corridor (``c`` cells, ``info["route"] == "predictable"``) where every state has exactly one move
+    that gets closer to a goal, so a learning policy can become confident there. The other is an open
+    triangle (``o`` cells, ``info["route"] == "open"``) whose far edge is a row of goals ``G``: in every
+    one of its states two moves (right and down) get equally closer, so nothing pushes the policy's
+    entropy there towards 0. Both routes are equally long, and a deterministic policy succeeds on either
+    with probability 1. Built-in layouts: "default" and "small"; maps in ``docs/toys.md``.
+
+    ``info["route"]`` is the route the agent entered most recently ("predictable" after a ``c`` cell,
+    "open" after an ``o`` cell, None before either); for a successful episode, the route through which
+    it reached a goal. A layout must have ``c`` and ``o`` cells and no fog; it may have several ``G``.
+    """
+
+    family = "clarity"
+    default_layout = "default"
+    many_goals = True
+    ROUTES = {CLEAR: "predictable", OPEN: "open"}
+
+    def _validate_layout(self, layout: GridLayout) -> None:
+        if layout.has_fog:
+            raise ValueError("layout: a Clarity layout has no fog '~' (the observation must be the Markov state)")
+        tiles = {layout.tile(pos) for pos in layout.cells}
+        if CLEAR not in tiles or OPEN not in tiles:
+            raise ValueError("layout: a Clarity layout needs predictable-route 'c' cells and open-route 'o' cells")
+
+    def route_of(self, pos: tuple[int, int]) -> str | None:
+        """"predictable" for a ``c`` cell, "open" for an ``o`` cell, None for any other cell."""
+        return self.ROUTES.get(self.layout.tile((int(pos[0]), int(pos[1]))))
+
+    def _on_reset(self) -> None:
+        self._route: str | None = None
+
+    def _on_move(self) -> None:
+        route = self.ROUTES.get(self.layout.tile(self._pos))
+        if route is not None:
+            self._route = route
+
+    def _info(self) -> dict[str, Any]:
+        info = super()._info()
+        info["route"] = getattr(self, "_route", None)
+        return info

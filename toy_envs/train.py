@@ -447,23 +447,21 @@ def collect_rollouts(
     ep_success = [False] * n
     active = list(range(n))
     records: list = []
-    cols: dict[str, list] = {k: [] for k in ("a", "logp", "h", "h2", "sn", "esn", "traj", "step")}
+    # Per time step only the logits and the sampled actions are kept; every per-step quantity derived
+    # from them (log π_old, H, H₂, score norms) is computed after the loop (_derived_step_values).
+    cols: dict[str, list] = {k: [] for k in ("z", "a", "traj", "step")}
     while active:
         enc = [policy.encode(obs[i], infos[i]) for i in active]
         z = policy.logits(policy.collate(enc)).detach()
         act = gumbel_max_sample(z, generator)
         records.extend(enc)
+        cols["z"].append(z)
         cols["a"].append(act)
-        cols["logp"].append(torch.log_softmax(z, -1).gather(-1, act.unsqueeze(-1)).squeeze(-1))
-        cols["h"].append(token_entropy(z))
-        cols["h2"].append(renyi2_entropy(z))
-        cols["sn"].append(score_norm_sq(z, act))  # ‖e_a − π‖² of the taken action (Prop. 1)
-        cols["esn"].append(expected_score_norm_sq(z))  # its expectation 1 − exp(−H₂)
-        cols["traj"].append(torch.as_tensor(active, dtype=torch.long))
-        cols["step"].append(torch.as_tensor([ep_len[i] for i in active], dtype=torch.long))
+        cols["traj"].append(active)
+        cols["step"].append([ep_len[i] for i in active])
         still = []
-        for j, i in enumerate(active):
-            o, r, term, trunc, info = env_of[i].step(int(act[j]))
+        for i, a in zip(active, act.tolist()):
+            o, r, term, trunc, info = env_of[i].step(a)
             r = float(r)
             if not math.isfinite(r):
                 raise ValueError(f"the environment returned a non-finite reward {r!r}")
@@ -475,7 +473,14 @@ def collect_rollouts(
             else:
                 still.append(i)
         active = still
-    cat = {k: torch.cat(v) if v else torch.zeros(0) for k, v in cols.items()}
+    if cols["z"]:
+        a_all = torch.cat(cols["a"]).long()
+        derived = _derived_step_values(cols["z"], cols["a"])
+        traj = torch.as_tensor(sum(cols["traj"], []), dtype=torch.long)
+        step = torch.as_tensor(sum(cols["step"], []), dtype=torch.long)
+    else:
+        a_all, traj, step = torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+        derived = {k: torch.zeros(0) for k in ("logp", "h", "h2", "sn", "esn")}
     return Rollout(
         rewards=torch.tensor(ep_return, dtype=torch.float64),
         success=torch.tensor(ep_success, dtype=torch.bool),
@@ -483,15 +488,34 @@ def collect_rollouts(
         group=torch.arange(n) // group_size,
         task_seed=torch.as_tensor([int(task_seeds[i // group_size]) for i in range(n)], dtype=torch.long),
         records=records,
-        actions=cat["a"].long(),
-        old_logp=cat["logp"].float(),
-        step_entropy=cat["h"].double(),
-        renyi2=cat["h2"].double(),
-        score_norm_sq=cat["sn"].double(),
-        expected_score_norm_sq=cat["esn"].double(),
-        trajectory=cat["traj"].long(),
-        step=cat["step"].long(),
+        actions=a_all,
+        old_logp=derived["logp"].float(),
+        step_entropy=derived["h"].double(),
+        renyi2=derived["h2"].double(),
+        score_norm_sq=derived["sn"].double(),
+        expected_score_norm_sq=derived["esn"].double(),
+        trajectory=traj,
+        step=step,
     )
+
+
+def _derived_step_values(zs: list[torch.Tensor], acts: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """log π_old(a), H, H₂, ‖e_a − π‖² and 1 − exp(−H₂) of every step, from the per-time-step logits ``[S_t, A]``.
+
+    When every time step has the same number of actions (the tabular policy), one call over the whole
+    batch; otherwise (text: the command lists differ) one call per time step, as during the rollout.
+    Either way each value is a row-wise function of that step's logits.
+    """
+    chunks = [(torch.cat(zs), torch.cat(acts).long())] if len({z.shape[-1] for z in zs}) == 1 else \
+        list(zip(zs, [a.long() for a in acts]))
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("logp", "h", "h2", "sn", "esn")}
+    for z, a in chunks:
+        parts["logp"].append(torch.log_softmax(z, -1).gather(-1, a.unsqueeze(-1)).squeeze(-1))
+        parts["h"].append(token_entropy(z))
+        parts["h2"].append(renyi2_entropy(z))
+        parts["sn"].append(score_norm_sq(z, a))  # ‖e_a − π‖² of the taken action (Prop. 1)
+        parts["esn"].append(expected_score_norm_sq(z))  # its expectation 1 − exp(−H₂)
+    return {k: torch.cat(v) for k, v in parts.items()}
 
 
 def _draw_task_seeds(cfg: ToyTrainConfig, gen: torch.Generator, n: int) -> list[int]:

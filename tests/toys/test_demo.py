@@ -23,20 +23,40 @@ def test_demo_quick(tmp_path):
     res = json.loads((out / "results.json").read_text())
     assert isinstance(res["env"], str) and res["env"] == "toy_envs/KeyDoor-v0"
     assert res["seeds"] == [0, 1]
-    assert set(res["methods"]) == {"grpo", "empg"}
-    for m in ("grpo", "empg"):
+    assert set(res["methods"]) == {"grpo", "empg", "dapo", "dapo_empg"}  # the 2x2
+    for m in ("grpo", "empg", "dapo", "dapo_empg"):
         entry = res["methods"][m]
         for key in ("final_success", "auc"):
             assert len(entry[key]) == 2 and all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in entry[key])
         assert len(entry["updates_to_80"]) == 2
         assert len(entry["curves"]) == 2 and len(entry["curves"][0]) == res["config"]["updates"]
-    assert res["methods"]["empg"]["empg"] == "full" and res["methods"]["grpo"]["empg"] == "off"
+        # final success and AUC are the documented functions of the curve
+        for c, f, a in zip(entry["curves"], entry["final_success"], entry["auc"]):
+            assert a == pytest.approx(sum(c) / len(c)) and f == pytest.approx(sum(c[-10:]) / len(c[-10:]))
+    assert (res["methods"]["empg"]["outcome"], res["methods"]["empg"]["empg"]) == ("grpo", "full")
+    assert (res["methods"]["grpo"]["outcome"], res["methods"]["grpo"]["empg"]) == ("grpo", "off")
+    assert (res["methods"]["dapo"]["outcome"], res["methods"]["dapo"]["empg"]) == ("dapo", "off")
+    assert (res["methods"]["dapo_empg"]["outcome"], res["methods"]["dapo_empg"]["empg"]) == ("dapo", "full")
+    # the paired EMPG - base differences are per seed
+    for name, emp, base in (("empg - grpo", "empg", "grpo"), ("dapo_empg - dapo", "dapo_empg", "dapo")):
+        for metric in ("final_success", "auc"):
+            d = res["paired"][name][metric]
+            want = [a - b for a, b in zip(res["methods"][emp][metric], res["methods"][base][metric])]
+            assert d["values"] == pytest.approx(want, abs=1e-12)
+            assert d["ci_low"] <= d["mean"] <= d["ci_high"] and d["mean"] == pytest.approx(sum(want) / 2)
+    assert "GRPO + EMPG − GRPO" in p.stdout and "DAPO + EMPG − DAPO" in p.stdout
     png = (out / "learning_curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_demo_statistics_helpers():
-    from toy_envs.demo import mean_ci, updates_to_threshold, welch_diff_ci
+    from toy_envs.demo import mean_ci, paired_diff_ci, updates_to_threshold, welch_diff_ci
+
+    # paired: differences (1, 2, 3) -> mean 2, sd 1, half-width t_{0.975,2}/sqrt(3) = 4.302653/1.732051 = 2.484138
+    d, lo, hi = paired_diff_ci([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])
+    assert d == 2.0 and hi - d == pytest.approx(2.484138, abs=1e-6) and d - lo == pytest.approx(hi - d)
+    with pytest.raises(ValueError, match="pair"):
+        paired_diff_ci([1.0], [1.0, 2.0])
 
     # mean of (0, 1): 0.5; sd = sqrt(0.5); half-width = t_{0.975,1} · sd / sqrt(2) = 12.7062047 · 0.5 = 6.35310237
     # (t_{0.975,1} = tan(0.475 π), the Cauchy quantile)

@@ -100,48 +100,97 @@ def test_prop1_quick(tmp_path):
     assert (tmp_path / "prop1.png").stat().st_size > 1000
 
 
+ROWS = {"grpo", "empg", "dapo", "dapo_empg", "empg_scaling", "empg_bonus", "dapo_empg_scaling", "dapo_empg_bonus"}
+
+
+def check_clarity(data: dict, n_seeds: int, env: str) -> None:
+    assert data["env"] == env
+    assert set(data["methods"]) == ROWS  # --quick skips the ζ sweep
+    updates = data["settings"]["updates"]
+    for m in data["methods"].values():
+        share = m["predictable_route_share"]
+        assert len(share) == n_seeds and all(v is None or 0.0 <= v <= 1.0 for v in share)
+        for key in ("fork_predictable_share", "success"):
+            assert len(m[key]) == n_seeds and all(0.0 <= v <= 1.0 for v in m[key])
+            check_summary(m[f"{key}_summary"], n_seeds, 0.0, 1.0)
+        defined = [v for v in share if v is not None]
+        if defined:
+            check_summary(m["predictable_route_share_summary"], len(defined), 0.0, 1.0)
+        for key in ("curve_route_share", "curve_entropy_predictable", "curve_entropy_open"):
+            assert len(m[key]) == n_seeds and all(len(c) == updates for c in m[key])
+        for c in m["curve_entropy_predictable"] + m["curve_entropy_open"]:
+            assert all(0.0 <= h <= math.log(4) + 1e-6 for h in c)
+        assert all(v != v or 0.0 <= v <= 1.0 for c in m["curve_route_share"] for v in c)  # NaN: no win that update
+    # Paired differences are per seed: recompute them from the rows' per-seed values.
+    vals = {k: m["predictable_route_share"] for k, m in data["methods"].items()}
+    for name, s in data["paired"].items():
+        a, b = name.split(" - ")
+        want = [x - y for x, y in zip(vals[a], vals[b]) if x is not None and y is not None]
+        assert s["values"] == pytest.approx(want, abs=1e-12)
+        check_summary(s, len(want), -1.0, 1.0)
+    assert {"empg - grpo", "dapo_empg - dapo", "empg_bonus - grpo", "empg - empg_scaling"} <= set(data["paired"])
+
+
 def test_clarity_quick(tmp_path):
     data = run_quick("clarity", tmp_path, "--n-eval", "10")
-    assert set(data["methods"]) >= {"grpo", "empg_scaling", "empg"}
-    for m in data["methods"].values():
-        check_summary(m["clear_first"], 2, 0.0, 1.0)
-        check_summary(m["success"], 2, 0.0, 1.0)
-        if m["clear_among_wins"] is not None:
-            check_summary(m["clear_among_wins"], m["clear_among_wins"]["n"], 0.0, 1.0)
-        check_curve(m["curve_clear_first"], data["settings"]["updates"], 0.0, 1.0)
+    check_clarity(data, 2, "clarity")
+    assert data["env_id"] == "toy_envs/Clarity-v0"
     assert (tmp_path / "clarity.png").stat().st_size > 1000
+    # --replot recomputes the paired differences from results.json alone (no training): the same numbers
+    from toy_envs.experiments.clarity import main
 
-
-def test_clarity_dapo_quick(tmp_path):
-    data = run_quick("clarity", tmp_path, "--base", "dapo")
-    assert data["base"] == "dapo"
-    assert set(data["methods"]) == {"dapo", "dapo_empg_scaling", "dapo_empg_bonus", "dapo_empg"}
-    assert {m["method"] for m in data["methods"].values()} == set(data["methods"])  # the trainer's DAPO methods
-    for m in data["methods"].values():
-        check_summary(m["clear_first"], 2, 0.0, 1.0)
-        check_summary(m["success"], 2, 0.0, 1.0)
-        check_curve(m["curve_clear_first"], data["settings"]["updates"], 0.0, 1.0)
-    # Paired differences are per seed: recompute them from the rows' per-seed values.
-    vals = {k: m["clear_first"]["values"] for k, m in data["methods"].items()}
-    for name, a, b in [("full - scaling only", "dapo_empg", "dapo_empg_scaling"), ("full - base", "dapo_empg", "dapo"),
-                       ("bonus only - base", "dapo_empg_bonus", "dapo")]:
-        s = data["paired_clear_first"][name]
-        check_summary(s, 2, -1.0, 1.0)
-        assert s["values"] == pytest.approx([x - y for x, y in zip(vals[a], vals[b])], abs=1e-12)
+    (tmp_path / "clarity.png").unlink()
+    assert main(["--replot", "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "results.json").read_text())
+    assert again["paired"] == data["paired"] and again["paired_fork"] == data["paired_fork"]
     assert (tmp_path / "clarity.png").stat().st_size > 1000
+    fork = {k: m["fork_predictable_share"] for k, m in data["methods"].items()}
+    assert data["paired_fork"]["empg - grpo"]["values"] == pytest.approx(
+        [a - b for a, b in zip(fork["empg"], fork["grpo"])], abs=1e-12)
 
 
-def test_clarity_configs_for_bases():
+def test_clarity_fog_quick(tmp_path):
+    data = run_quick("clarity", tmp_path, "--env", "fog", "--n-eval", "10")
+    check_clarity(data, 2, "fog")
+    assert data["env_id"] == "toy_envs/Fog-v0"
+
+
+def test_clarity_rows_and_seeds():
+    from toy_envs.experiments import clarity
     from toy_envs.train import METHODS
-    from toy_envs.experiments.clarity import configs_for
 
-    grpo, dapo = configs_for("grpo"), configs_for("dapo")
-    assert [r[3] for r in grpo] == [r[3] for r in dapo]  # same ζ per row: only the base changes
-    # Each DAPO row pairs with the GRPO row of the same EMPG variant (METHODS: name -> (outcome, variant)).
-    for g, d in zip(grpo, dapo):
-        assert METHODS[g[2]] == ("grpo", METHODS[d[2]][1]) and METHODS[d[2]][0] == "dapo"
-    with pytest.raises(ValueError, match="base"):
-        configs_for("ppo")
+    keys = [c[0] for c in clarity.CONFIGS + clarity.SWEEP]
+    assert set(keys) >= ROWS and len(keys) == len(set(keys))
+    for key, _, method, zeta in clarity.CONFIGS + clarity.SWEEP:
+        assert method in METHODS and zeta > 0
+    for name, a, b in clarity.PAIRS:  # every pair compares two rows, each EMPG row with its own base
+        assert a in keys and b in keys and name == f"{a} - {b}"
+        assert METHODS[dict((c[0], c[2]) for c in clarity.CONFIGS + clarity.SWEEP)[b]][0] == \
+            METHODS[dict((c[0], c[2]) for c in clarity.CONFIGS + clarity.SWEEP)[a]][0]  # same base (grpo/dapo)
+    assert parse_seeds("3") == [0, 1, 2]
+    with pytest.raises(SystemExit):
+        clarity.main(["--methods", "nope", "--out", "/tmp/never"])
+
+
+def test_clarity_shares_by_hand():
+    from toy_envs.experiments.clarity import shares
+
+    # (first route entered, final route, success): 4 episodes, 3 wins, 2 of them through the predictable route
+    log = [("predictable", "predictable", True), ("open", "predictable", True), ("open", "open", True),
+           ("predictable", "predictable", False)]
+    got = shares(log, "predictable")
+    assert got == {"predictable_route_share": 2 / 3, "fork_predictable_share": 2 / 4, "success": 3 / 4, "n_wins": 3}
+    assert shares([("open", "open", False)], "predictable")["predictable_route_share"] is None  # no win: undefined
+
+
+def test_clarity_route_cells():
+    from toy_envs import ClarityEnv, FogEnv
+    from toy_envs.experiments.clarity import route_cells
+
+    env = ClarityEnv()
+    assert route_cells(env) == {"predictable": env.observation_of((1, 1)), "open": env.observation_of((3, 1))}
+    fog = FogEnv()
+    assert route_cells(fog) == {"predictable": fog.observation_of((3, 1)), "open": fog.observation_of((5, 1))}
 
 
 def test_stability_quick(tmp_path):

@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from ._common import (GRID, TEXT, auc, base_parser, fmt_ci, final_success, keydoor_factory, mean_curve, meta,
-                      run_jobs, save_figure, summarize, textworld_factory, write_json)
+                      parse_seeds, run_jobs, save_figure, summarize, textworld_factory, write_json)
 
 #: (row label, trainer method name). GRPO ± EMPG, then the DAPO-based ablation of the paper's table.
 METHOD_ROWS: list[tuple[str, str]] = [
@@ -60,6 +60,11 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _text_seeds(text: str) -> list[int]:
+    """``--text-seeds``: like ``--seeds``, and ``"0"`` gives no seeds (skip TextWorld)."""
+    return [] if str(text).strip() == "0" else parse_seeds(text)
+
+
 def settings(quick: bool) -> dict[str, dict[str, Any]]:
     """Train kwargs and env kwargs per env (``quick`` shrinks the budget to a smoke test)."""
     grid, text = GRID, TEXT
@@ -76,7 +81,8 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = base_parser("ablation", __doc__.split("\n")[0], "10")
-    p.add_argument("--text-seeds", type=int, default=5, help="number of TextWorld seeds (0 skips TextWorld)")
+    p.add_argument("--text-seeds", type=_text_seeds, default=_text_seeds("5"),
+                   help="TextWorld seeds: a count (N -> 0..N-1; 0 skips TextWorld) or a comma-separated list")
     p.add_argument("--replot", action="store_true",
                    help="no training: recompute the paired differences, table and figure from OUT/results.json")
     args = p.parse_args(argv)
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.perf_counter()
     sets = settings(args.quick)
-    text_seeds = list(range(min(args.text_seeds, 1 if args.quick else args.text_seeds)))
+    text_seeds = args.text_seeds[:1] if args.quick else args.text_seeds
     seeds_of = {"gridworld": list(args.seeds), "textworld": text_seeds}
     jobs = [{"env": env, "method": m, "seed": s, **sets[env]}
             for env in ("textworld", "gridworld") for _, m in METHOD_ROWS for s in seeds_of[env]]
