@@ -498,7 +498,14 @@ def _instantiate(node, where: str):
         key = getattr(err, "full_key", None) or where
         raise ValueError(f"bad value for config key {key!r}: {str(err).splitlines()[0]}") from None
     except (ValueError, TypeError) as err:
-        raise ValueError(f"config {where or 'root'}: {err}") from None
+        msg = str(err)
+        # "EMPGConfig.zeta must be ..." -> "config algorithm.empg.zeta: EMPGConfig.zeta must be ..."
+        m = re.match(r"(\w+)\.(\w+)\b", msg)
+        cls = OmegaConf.get_type(node)
+        if m and cls is not None and m.group(1) == cls.__name__:
+            key = f"{where}.{m.group(2)}" if where else m.group(2)
+            raise ValueError(f"config {key}: {msg}") from None
+        raise ValueError(f"config {where or 'root'}: {msg}") from None
 
 
 def _check_finite(obj: Any, where: str) -> None:

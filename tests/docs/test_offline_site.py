@@ -226,21 +226,11 @@ UNFINISHED = re.compile(
     r"|\bnot\s+yet\s+(?:written|supported|available)\b|\bwill\s+be\s+added\b"
     r"|\bunfinished\b(?!\s+(?:steps?|episodes?|trajector(?:y|ies)|turns?|games?)\b))")
 
-# Pages whose wording their owners are still fixing (issue 9): flip to plain params once they pass.
-_OWNED_ELSEWHERE_AND_UNFINISHED = {
-    "scaling_up.md": "docs/scaling_up.md opens with a 'Work in progress' note ('This page is being "
-                     "written.'); owned by the scaled-arch helper of issue 9",
-}
-
-
 def _page_params():
     params = []
     for md in sorted((ROOT / "docs").glob("*.md")):
         built = "index.html" if md.name == "index.md" else f"{md.stem}/index.html"
-        marks = ()
-        if md.name in _OWNED_ELSEWHERE_AND_UNFINISHED:
-            marks = pytest.mark.xfail(strict=False, reason=_OWNED_ELSEWHERE_AND_UNFINISHED[md.name])
-        params.append(pytest.param(built, marks=marks, id=md.name))
+        params.append(pytest.param(built, id=md.name))
     params += [pytest.param(f"tutorials/{p.stem}/index.html", id=p.name) for p in TUTORIALS]
     return params
 
