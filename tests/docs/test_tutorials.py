@@ -67,6 +67,7 @@ def test_tutorial_executes(path: Path, tmp_path: Path, monkeypatch):
     elapsed = time.perf_counter() - start
     probe = "".join(o.get("text", "") for o in nb.cells.pop().get("outputs", []))
     cpu = float(probe.split("EMPG_CPU_SECONDS")[1])
+    print(f"{path.name}: {cpu:.1f} s CPU, {elapsed:.1f} s wall, load {os.getloadavg()[0]:.1f}")  # shown with -s
     # The budget is wall time on a quiet 2-core machine. The notebooks run one thread, so their CPU time
     # is that wall time, and it does not grow when other jobs share the machine; the wall-clock check
     # (with slack) only applies when the machine was not oversubscribed.
