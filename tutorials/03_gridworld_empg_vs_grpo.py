@@ -222,6 +222,7 @@ for method in runs:
 # %%
 for method in ("dapo", "dapo_empg"):
     assert summary[method]["never"] == 0 and summary[method]["collapsed"] == 0, method
+    assert float(curves(method, "charts/success_rate")[:, -5:].mean(1).min()) > 0.9, method  # every seed learned
     assert summary[method]["episodes"] > summary["grpo"]["episodes"], method
 assert summary["grpo"]["collapsed"] == 0
 assert summary["empg"]["collapsed"] >= 1
