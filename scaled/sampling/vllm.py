@@ -79,7 +79,8 @@ def _check_cpu_head_dim(config) -> None:
     supported = CPUAttentionBackend.get_supported_head_sizes()
     if head_dim not in supported:
         raise ValueError(f"model head_dim={head_dim} is not supported by vLLM's CPU attention (supported: {supported}); "
-                         "the tiny model needs hidden_size=256 (4 heads: head_dim 64), e.g. model.tiny_kwargs.hidden_size=256")
+                         "a tiny model needs hidden_size / num_heads = 64, e.g. model.tiny_kwargs={hidden_size: 64, num_heads: 1, "
+                         "num_kv_heads: 1} (the smoke config's) or hidden_size=256 with 4 heads")
 
 
 class VLLMSampler:
