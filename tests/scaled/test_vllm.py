@@ -124,6 +124,21 @@ def test_lora_policy_syncs_merged_weights(tiny_path):
         pol.close()
 
 
+def test_the_engine_starts_after_numba_was_imported(tiny_path):
+    # WebShop's bm25s imports numba (llvmlite), whose library wrapper broke vLLM 0.32's kernel-override
+    # scan at engine start; scaled.sampling.vllm patches the scan.
+    pytest.importorskip("numba")
+    import llvmlite.binding  # noqa: F401
+
+    from scaled.policy import load_policy
+
+    pol = load_policy(tiny_path, reference="none", backend="vllm")
+    try:
+        assert pol.generate([[1, 2, 3]], max_new_tokens=2, generator=torch.Generator().manual_seed(0)).response_ids
+    finally:
+        pol.close()
+
+
 def test_seeds_come_from_the_callers_generator_and_turns_end_at_the_eos_token(vpolicy):
     prompts = _prompts(vpolicy.tokenizer)
     a = vpolicy.generate(prompts, max_new_tokens=40, generator=torch.Generator().manual_seed(5))
