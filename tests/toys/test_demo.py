@@ -60,6 +60,19 @@ def test_demo_quick(tmp_path):
     png = (out / "learning_curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # The demo's mechanism at this budget. A uniform policy wins ~0.5% of episodes at the 100-step limit, so
+    # most of these runs never win. Without a win, GRPO's advantage is exactly 0 (no update: KL 0, the entropy
+    # stays log 4 = 1.3863 for the 4 moves) and DAPO drops every all-failure group, with or without EMPG; but
+    # GRPO + EMPG's centred bonus still moves the policy (KL > 0 on some update, entropy below log 4).
+    no_win = [i for i in range(2) if not any(any(res["methods"][m]["curves"][i]) for m in res["methods"])]
+    assert no_win, "expected at least one seed without any win at the quick budget (seeds 3, 5)"
+    for i in no_win:
+        for m in ("grpo", "dapo", "dapo_empg"):
+            assert all(k == 0.0 for k in res["methods"][m]["kl_prev"][i]), m
+            assert res["methods"][m]["step_entropy"][i] == pytest.approx([math.log(4)] * n_updates(res), abs=1e-6), m
+        assert max(res["methods"]["empg"]["kl_prev"][i]) > 1e-6
+        assert min(res["methods"]["empg"]["step_entropy"][i]) < math.log(4) - 1e-4
+
     # seed 5's GRPO + EMPG run, redone in this process from the recorded config, gives the recorded curve:
     # the seed (not the job order or the worker) determines a run, so the pairing by seed is real
     from toy_envs.demo import _run_one
@@ -70,6 +83,11 @@ def test_demo_quick(tmp_path):
     assert again["step_entropy"] == res["methods"]["empg"]["step_entropy"][1]
     # and the two seeds are different runs (EMPG updates even without a win, so the entropies part ways)
     assert res["methods"]["empg"]["step_entropy"][0] != res["methods"]["empg"]["step_entropy"][1]
+
+
+def n_updates(res):
+    """Number of updates of one run (one entry per update in the per-update curves)."""
+    return res["config"]["updates"]
 
 
 @pytest.mark.parametrize("argv, flag", [(["--seeds", "a,b"], "--seeds"), (["--seeds", "-1"], "--seeds"),
