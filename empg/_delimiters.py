@@ -32,36 +32,37 @@ def _matches(flat: torch.Tensor, valid: torch.Tensor | None, seqs: list[list[int
              first: np.ndarray, first_token: np.ndarray) -> list[np.ndarray]:
     """For each sequence of ``seqs``: the sorted flat positions of the LAST token of every match that
     lies inside one row and touches no masked token. ``first`` holds the sorted positions of the
-    sequences' first tokens and ``first_token`` the tokens there; the other tokens of the candidates
-    (and their mask) are read with one gather each, for all the sequences together."""
+    sequences' first tokens and ``first_token`` the tokens there; the later tokens of the candidates
+    (``c + j``, j >= 1) and the mask under all their tokens are read with one gather each, for all the
+    sequences together."""
     cands = []
     for seq in seqs:
         c = first[first_token == seq[0]]
         cands.append(c if len(seq) == 1 else c[c % length <= length - len(seq)])  # fits in its row
-    at = np.concatenate([c + j for seq, c in zip(seqs, cands) for j in range(len(seq))])  # column by column
-    tokens = gather(flat, at) if any(len(seq) > 1 for seq in seqs) else None
-    touched = gather(valid, at) if valid is not None else None
-    out, offset = [], 0
-    for seq, c in zip(seqs, cands):
+    later = [c + j for seq, c in zip(seqs, cands) for j in range(1, len(seq))]  # the tokens after the first
+    tokens = gather(flat, np.concatenate(later)) if later else None
+    # The mask under the first tokens of all candidates, then under the later tokens (same order).
+    touched = gather(valid, np.concatenate(cands + later)) if valid is not None else None
+    out, first_off, later_off, n_first = [], 0, 0, sum(c.shape[0] for c in cands)
+    for seq, c in zip(seqs, cands):  # loops over the (short) delimiters, never over tokens
         k = c.shape[0]
-        ok = np.ones(k, dtype=bool)
-        for j in range(len(seq)):  # loops over the (short) delimiter, never over tokens
-            column = slice(offset + j * k, offset + (j + 1) * k)
-            if j:
-                ok &= tokens[column] == seq[j]
+        ok = touched[first_off : first_off + k].copy() if touched is not None else np.ones(k, dtype=bool)
+        first_off += k
+        for j in range(1, len(seq)):
+            ok &= tokens[later_off : later_off + k] == seq[j]
             if touched is not None:
-                ok &= touched[column]
+                ok &= touched[n_first + later_off : n_first + later_off + k]
+            later_off += k
         out.append(c[ok] + (len(seq) - 1))
-        offset += k * len(seq)
     return out
 
 
-def _reduce_parts(valid: torch.Tensor, parts: np.ndarray, reduce: str) -> np.ndarray:
-    """``valid`` reduced ("any" or "all") over consecutive segments of lengths ``parts`` (some may be
-    empty: they give False)."""
+def _reduce_parts(valid: torch.Tensor, cuts: np.ndarray, parts: np.ndarray, reduce: str) -> np.ndarray:
+    """``valid`` reduced ("any" or "all") over the consecutive segments ``[cuts[i], cuts[i] + parts[i])``
+    (some may be empty: they give False)."""
     nonempty = parts > 0
     out = np.zeros(parts.shape[0], dtype=bool)
-    out[nonempty] = segment_reduce(valid, (np.cumsum(parts) - parts)[nonempty], reduce)
+    out[nonempty] = segment_reduce(valid, cuts[:-1][nonempty], reduce)
     return out
 
 
@@ -162,9 +163,9 @@ def step_ids_from_delimiters(
     keep = hi_excl > lo
     all_valid = None
     if valid is not None:  # a step whose tokens are all masked is no step
-        all_valid = _reduce_parts(valid, parts, "all")[1::2]
+        all_valid = _reduce_parts(valid, cuts, parts, "all")[1::2]
         if not all_valid[keep].all():
-            keep &= _reduce_parts(valid, parts, "any")[1::2]
+            keep &= _reduce_parts(valid, cuts, parts, "any")[1::2]
     if truncated == "drop":  # closed: an end match before the next header of the row (and in the row)
         keep &= (first_end <= row_last) & (~has_next_open | (first_end < next_open))
 

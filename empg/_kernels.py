@@ -23,11 +23,14 @@ import torch
 
 __all__ = [
     "NUMPY_ON_CPU", "to_host", "to_device", "gather", "equal_positions", "runs", "segment_reduce", "minimum",
-    "repeat", "affine_runs", "fill_where_not_",
+    "run_sums_and_min", "repeat", "affine_runs", "fill_where_not_",
 ]
 
 #: Use the numpy implementations for CPU tensors (True), or the torch ones everywhere (False).
 NUMPY_ON_CPU = True
+
+#: Tokens per block where a numpy kernel needs a per-token temporary (:func:`_blocks`).
+CHUNK = 1 << 15
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray | None:
@@ -35,6 +38,22 @@ def _numpy(x: torch.Tensor) -> np.ndarray | None:
     if NUMPY_ON_CPU and x.device.type == "cpu":
         return x.detach().numpy()
     return None
+
+
+def _blocks(starts: np.ndarray, n: int) -> list[tuple[int, int, int, int]]:
+    """Cut the segments ``[starts[i], starts[i + 1])`` (tiling ``[0, n)``) into blocks of about
+    :data:`CHUNK` tokens at segment starts: ``(first segment, end segment, first token, end token)``.
+
+    A numpy kernel that needs a per-token temporary (a float64 copy, a per-token scale) makes one per
+    block: it stays in cache, and is small enough that the C allocator keeps reusing it instead of
+    mapping fresh pages from the OS on every call (page faults cost more than the arithmetic here).
+    """
+    if n <= CHUNK:
+        return [(0, len(starts), 0, n)]
+    inner = np.searchsorted(starts, np.arange(CHUNK, n, CHUNK), side="right") - 1  # segment holding each block start
+    cut = sorted({0, len(starts), *inner.tolist()})
+    edges = [int(starts[c]) if c < len(starts) else n for c in cut]
+    return [(cut[i], cut[i + 1], edges[i], edges[i + 1]) for i in range(len(cut) - 1)]
 
 
 def to_host(x: torch.Tensor) -> np.ndarray:
@@ -91,13 +110,21 @@ def runs(x: torch.Tensor, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
         np.not_equal(a[1:], a[:-1], out=change[1:])
         change[::period] = True  # every row starts a run
         start = np.flatnonzero(change)
-        return start, np.diff(start, append=n), a[start]
+        return start, _lengths(start, n), a[start]
     change = torch.ones(n, dtype=torch.bool, device=x.device)
     change[1:] = x[1:] != x[:-1]
     change[::period] = True
     start = torch.nonzero(change).squeeze(1)
     start_value = to_host(torch.stack([start, x[start].long()]))
-    return start_value[0], np.diff(start_value[0], append=n), start_value[1]
+    return start_value[0], _lengths(start_value[0], n), start_value[1]
+
+
+def _lengths(start: np.ndarray, n: int) -> np.ndarray:
+    """The lengths of the segments ``[start[i], start[i + 1])``, the last one ending at ``n``."""
+    length = np.empty_like(start)
+    np.subtract(start[1:], start[:-1], out=length[:-1])
+    length[-1:] = n - start[-1:]
+    return length
 
 
 def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum", *, float64: bool = False) -> np.ndarray:
@@ -111,9 +138,13 @@ def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum", *, 
     """
     a = _numpy(x)
     if a is not None:
-        ufunc = {"sum": np.add, "min": np.minimum, "any": np.logical_or, "all": np.logical_and}[reduce]
-        dtype = np.float64 if float64 else a.dtype
-        return ufunc.reduceat(a, starts, dtype=dtype) if starts.size else np.zeros(0, dtype=dtype)
+        if reduce in ("any", "all"):  # bytes: the integer max/min reductions are the fastest
+            out = (np.maximum if reduce == "any" else np.minimum).reduceat(a.view(np.uint8), starts) if starts.size else []
+            return np.asarray(out, dtype=bool)
+        ufunc = {"sum": np.add, "min": np.minimum}[reduce]
+        if float64 and a.dtype != np.float64:
+            return _reduceat_float64(ufunc, a, starts)
+        return ufunc.reduceat(a, starts) if starts.size else np.zeros(0, dtype=a.dtype)
     v = x.detach().double() if float64 else x.detach() if x.is_floating_point() else x.detach().float()
     offsets = to_device(np.append(starts, x.shape[0]), x.device)
     how = {"sum": "sum", "min": "min", "any": "max", "all": "min"}[reduce]
@@ -121,10 +152,39 @@ def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum", *, 
     return out.astype(bool) if reduce in ("any", "all") else out
 
 
+def _reduceat_float64(ufunc: np.ufunc, a: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``ufunc.reduceat(a, starts)`` accumulated in float64. numpy would first cast all of ``a`` to a
+    float64 copy; this casts one block (:func:`_blocks`) at a time."""
+    if starts.size == 0:
+        return np.zeros(0)
+    out = np.empty(starts.shape[0])
+    for r0, r1, t0, t1 in _blocks(starts, a.shape[0]):
+        ufunc.reduceat(a[t0:t1], starts[r0:r1] - t0, dtype=np.float64, out=out[r0:r1])
+    return out
+
+
 def minimum(x: torch.Tensor) -> float:
     """The smallest value of ``x`` (NaN if it holds one), as a Python float. One pass."""
     a = _numpy(x)
     return float(a.min()) if a is not None else float(to_host(x.min()))
+
+
+def run_sums_and_min(entropy: torch.Tensor, advantages: torch.Tensor, starts: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-segment sums of ``entropy`` and ``advantages`` (1-D, float32/64) and the smallest entropy.
+
+    The segments are ``[starts[i], starts[i + 1])`` as in :func:`segment_reduce` (``starts`` non-empty).
+    Returns ``([2, R] float64 sums, min(entropy))``: the entropy is accumulated in float64 (converted
+    as it is read), the advantages in their dtype. One pass over each input (the minimum re-reads the
+    entropy); on a GPU one upload (the offsets) and one download (sums and minimum together).
+    """
+    e, a = _numpy(entropy), _numpy(advantages)
+    if e is not None and a is not None:
+        return np.stack([_reduceat_float64(np.add, e, starts), np.add.reduceat(a, starts)]), float(e.min())
+    offsets = to_device(np.append(starts, entropy.shape[0]), entropy.device)
+    both = torch.stack([entropy.detach().double(), advantages.detach().double()], 1)  # [N, 2]
+    sums = torch.segment_reduce(both, "sum", offsets=offsets, axis=0, unsafe=True)  # [R, 2]
+    out = to_host(torch.cat([sums.t().reshape(-1), entropy.detach().min().double().reshape(1)]))
+    return out[:-1].reshape(2, -1), float(out[-1])
 
 
 def repeat(values: np.ndarray, lengths: np.ndarray, total: int, device: torch.device) -> torch.Tensor:
@@ -138,13 +198,13 @@ def repeat(values: np.ndarray, lengths: np.ndarray, total: int, device: torch.de
 def affine_runs(x: torch.Tensor, scale: np.ndarray, shift: np.ndarray, lengths: np.ndarray) -> torch.Tensor:
     """``x * scale + shift`` with one (scale, shift) per run: ``[R]`` host arrays in the dtype of ``x``
     (1-D), ``lengths`` the runs' token counts. A new tensor; one pass (two repeats, one fused
-    multiply-add in place)."""
+    multiply-add in place); on a GPU one upload."""
     if _numpy(x) is not None:
         out = torch.from_numpy(np.repeat(shift, lengths))
         return out.addcmul_(torch.from_numpy(np.repeat(scale, lengths)), x.detach())
-    n = x.shape[0]
-    lens = to_device(lengths, x.device)
-    per_token = torch.repeat_interleave(to_device(np.stack([scale, shift]), x.device), lens, dim=1, output_size=n)
+    # One upload: scale, shift and the lengths (exact in float64) as one [3, R] array.
+    per_run = to_device(np.stack([scale, shift, lengths]).astype(np.float64), x.device)
+    per_token = torch.repeat_interleave(per_run[:2].to(x.dtype), per_run[2].long(), dim=1, output_size=x.shape[0])
     return per_token[1].addcmul_(per_token[0], x.detach())
 
 

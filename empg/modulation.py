@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from ._checks import as_float_tensor, as_int_tensor, check_positive, check_same_shape
-from ._kernels import affine_runs, minimum, segment_reduce, to_device, to_host
-from ._steps import StepIndex, index_step_rows, index_steps, step_sums
+from ._kernels import affine_runs, run_sums_and_min, segment_reduce, to_device, to_host
+from ._steps import StepIndex, index_step_rows, index_steps, per_step
 
 __all__ = [
     "ModulationTerms",
@@ -132,7 +132,9 @@ def _step_terms(idx: StepIndex, h: np.ndarray, a: np.ndarray, *, k: float, k_f: 
     u = np.exp(-k * h_norm)
     g = u / (u.sum() / s + eps)  # Eq. 10
     f = u if k_f == k else np.exp(-k_f * h_norm)  # Eq. 11
-    f_next = np.append(f, 0.0)[idx.host.next_step]  # next_step = -1 (no next step) reads the 0
+    f_ext = np.zeros(s + 1)
+    f_ext[:s] = f
+    f_next = f_ext[idx.host.next_step]  # next_step = -1 (no next step) reads the 0
     bonus = zeta * f_next  # Eq. 8, second term
     modulated = g * a + bonus  # Eq. 8
     mean = modulated.sum() / s
@@ -194,12 +196,15 @@ def _token_terms(advantages: Any, entropy: Any, step_ids: Any, hparams: dict[str
     _check_hparams(**hparams)
     adv, ent, ids = _token_inputs(advantages, entropy, step_ids)
     idx = index_steps(ids)
+    if idx.num_steps == 0:
+        return adv, idx, _step_terms(idx, np.zeros(0), np.zeros(0), **hparams)
     # Σ entropy and Σ advantage over each step's tokens. The entropy is accumulated in float64:
     # Eq. 12 divides by the batch's entropy range, which a near-uniform policy makes tiny, and would
     # amplify float32 rounding.
-    sums = np.stack([step_sums(ent, idx, float64=True), step_sums(adv, idx)])
-    if idx.num_steps:
-        _check_values(sums, minimum(ent.reshape(-1)), ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
+    flat_adv = adv.reshape(-1) if adv.dtype in (torch.float32, torch.float64) else adv.reshape(-1).float()
+    run_sums, ent_min = run_sums_and_min(ent.reshape(-1), flat_adv, idx.host.run_start)
+    sums = per_step(run_sums, idx.host)  # [2, S]
+    _check_values(sums, ent_min, ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
     # H_s (the step entropy) and the step's value in the mean of Eq. 7: token means over the step.
     h, a = sums / idx.host.token_count
     return adv, idx, _step_terms(idx, h, a, **hparams)
@@ -274,9 +279,13 @@ def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: dict[str, np.ndarr
         return adv.clone()
     work = adv if adv.dtype in (torch.float32, torch.float64) else adv.float()
     dtype = np.float64 if work.dtype == torch.float64 else np.float32
-    slot = idx.host.run_slot
-    scale = np.append(terms["scale"], 1.0).astype(dtype)[slot]
-    shift = np.append(terms["bonus"] - terms["mean_modulated"], 0.0).astype(dtype)[slot]
+    # Per run: (g_s, ζ f_next(s) − mean_S A′) for a run of step s, (1, 0) for a run in no step.
+    scale = np.ones(idx.host.run_slot.shape[0], dtype=dtype)
+    shift = np.zeros_like(scale)
+    in_step = idx.host.step_run if idx.host.step_run is not None else idx.host.run_slot < idx.num_steps
+    slot = slice(None) if idx.host.step_run is not None else idx.host.run_slot[in_step]
+    scale[in_step] = terms["scale"][slot]
+    shift[in_step] = (terms["bonus"] - terms["mean_modulated"])[slot]
     out = affine_runs(work.reshape(-1), scale, shift, idx.host.run_length)
     return out.reshape(adv.shape).to(adv.dtype)
 

@@ -156,7 +156,7 @@ def test_host_synchronisations_do_not_grow_with_the_steps(what, count_syncs):
 
 
 #: Host synchronisations per call of the torch path (what a GPU sees), documented in docs/benchmarks.md.
-SYNCS = {"step_ids_from_delimiters": 9, "modulate_advantages": 9, "modulate_step_advantages": 3}
+SYNCS = {"step_ids_from_delimiters": 9, "modulate_advantages": 5, "modulate_step_advantages": 3}
 
 
 class _counting_tensor_reads:
