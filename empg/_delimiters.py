@@ -137,29 +137,32 @@ def step_ids_from_delimiters(
     first, first_token = equal_positions(flat, [start_seq[0], end_seq[0]])
     opens, ends = _matches(flat, valid, [start_seq, end_seq], length, first, first_token)
     open_row = opens // length
-    if first_step_open:  # a virtual header just before each row (position -1 of the row)
+    head = opens - (len(start_seq) - 1)  # the header's first token
+    if first_step_open:  # a virtual header just before each row (position -1 of the row, no tokens)
         rows = np.arange(b)
         opens, open_row = np.concatenate([rows * length - 1, opens]), np.concatenate([rows, open_row])
+        head = np.concatenate([rows * length, head])
         order = np.argsort(open_row, kind="stable")  # the virtual one first in its row
-        opens, open_row = opens[order], open_row[order]
+        opens, open_row, head = opens[order], open_row[order], head[order]
     if opens.shape[0] == 0:
         return torch.full_like(tokens, -1)
 
     # Step i, opened by the header ending at opens[i], holds the tokens lo..hi: after its header, up
-    # to and including the first end match, never into the next header of its row, nor past the row.
+    # to and including the first end match, never into the next header of its row, nor past the row
+    # (a header in a later row starts after row_last: the minimum ignores it).
     lo = opens + 1
     row_last = open_row * length + (length - 1)
-    has_next_open = np.append(open_row[1:] == open_row[:-1], False)
-    next_open = np.append(opens[1:], n)
-    limit = np.where(has_next_open, next_open - len(start_seq), row_last)
+    before_next = np.empty_like(head)  # the token before the next header
+    before_next[:-1], before_next[-1] = head[1:] - 1, n
+    limit = np.minimum(before_next, row_last)
     # The first end match after the header: searched among all ends, so it may lie in a later row,
     # or be the sentinel n + length; then it is > row_last >= limit and the minimum ignores it.
-    first_end = np.append(ends, n + length)[np.searchsorted(ends, opens, side="right")]
+    first_end = np.concatenate((ends, [n + length]))[np.searchsorted(ends, opens, side="right")]
     hi_excl = np.maximum(np.minimum(first_end, limit) + 1, lo)  # [lo, hi_excl), empty if hi < lo
     # The intervals are sorted and disjoint: they and the gaps between them partition the n tokens.
     cuts = np.empty(2 * lo.shape[0] + 2, dtype=np.int64)
     cuts[0], cuts[1:-1:2], cuts[2:-1:2], cuts[-1] = 0, lo, hi_excl, n
-    parts = np.diff(cuts)  # gap, step, gap, step, …, gap
+    parts = cuts[1:] - cuts[:-1]  # gap, step, gap, step, …, gap
     keep = hi_excl > lo
     all_valid = None
     if valid is not None:  # a step whose tokens are all masked is no step
@@ -167,7 +170,8 @@ def step_ids_from_delimiters(
         if not all_valid[keep].all():
             keep &= _reduce_parts(valid, cuts, parts, "any")[1::2]
     if truncated == "drop":  # closed: an end match before the next header of the row (and in the row)
-        keep &= (first_end <= row_last) & (~has_next_open | (first_end < next_open))
+        has_next_open = np.append(open_row[1:] == open_row[:-1], False)
+        keep &= (first_end <= row_last) & (~has_next_open | (first_end < np.append(opens[1:], n)))
 
     # Number the kept steps 0, 1, 2, … per row, then write them (and -1 elsewhere) in one pass.
     kept = np.cumsum(keep)  # kept steps up to and including i

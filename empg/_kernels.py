@@ -30,7 +30,7 @@ __all__ = [
 NUMPY_ON_CPU = True
 
 #: Tokens per block where a numpy kernel needs a per-token temporary (:func:`_blocks`).
-CHUNK = 1 << 15
+CHUNK = 1 << 17
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray | None:
@@ -179,7 +179,14 @@ def run_sums_and_min(entropy: torch.Tensor, advantages: torch.Tensor, starts: np
     """
     e, a = _numpy(entropy), _numpy(advantages)
     if e is not None and a is not None:
-        return np.stack([_reduceat_float64(np.add, e, starts), np.add.reduceat(a, starts)]), float(e.min())
+        sums, a_sums, low = np.empty((2, starts.shape[0])), np.empty(starts.shape[0], dtype=a.dtype), np.inf
+        for r0, r1, t0, t1 in _blocks(starts, e.shape[0]):  # block by block: each block is read from memory once
+            at = starts[r0:r1] - t0
+            np.add.reduceat(e[t0:t1], at, dtype=np.float64, out=sums[0, r0:r1])
+            np.add.reduceat(a[t0:t1], at, out=a_sums[r0:r1])
+            low = np.minimum(low, e[t0:t1].min())  # NaN stays NaN
+        sums[1] = a_sums
+        return sums, float(low)
     offsets = to_device(np.append(starts, entropy.shape[0]), entropy.device)
     both = torch.stack([entropy.detach().double(), advantages.detach().double()], 1)  # [N, 2]
     sums = torch.segment_reduce(both, "sum", offsets=offsets, axis=0, unsafe=True)  # [R, 2]
