@@ -29,31 +29,12 @@ __all__ = [
 #: Use the numpy implementations for CPU tensors (True), or the torch ones everywhere (False).
 NUMPY_ON_CPU = True
 
-#: Tokens per block where a numpy kernel needs a per-token temporary (:func:`_blocks`).
-CHUNK = 1 << 17
-
 
 def _numpy(x: torch.Tensor) -> np.ndarray | None:
     """A zero-copy numpy view of a CPU tensor when the numpy path is on, else None."""
     if NUMPY_ON_CPU and x.device.type == "cpu":
         return x.detach().numpy()
     return None
-
-
-def _blocks(starts: np.ndarray, n: int) -> list[tuple[int, int, int, int]]:
-    """Cut the segments ``[starts[i], starts[i + 1])`` (tiling ``[0, n)``) into blocks of about
-    :data:`CHUNK` tokens at segment starts: ``(first segment, end segment, first token, end token)``.
-
-    A numpy kernel that needs a per-token temporary (a float64 copy, a per-token scale) makes one per
-    block: it stays in cache, and is small enough that the C allocator keeps reusing it instead of
-    mapping fresh pages from the OS on every call (page faults cost more than the arithmetic here).
-    """
-    if n <= CHUNK:
-        return [(0, len(starts), 0, n)]
-    inner = np.searchsorted(starts, np.arange(CHUNK, n, CHUNK), side="right") - 1  # segment holding each block start
-    cut = sorted({0, len(starts), *inner.tolist()})
-    edges = [int(starts[c]) if c < len(starts) else n for c in cut]
-    return [(cut[i], cut[i + 1], edges[i], edges[i + 1]) for i in range(len(cut) - 1)]
 
 
 def to_host(x: torch.Tensor) -> np.ndarray:
@@ -84,7 +65,7 @@ def equal_positions(x: torch.Tensor, values: list[int]) -> tuple[np.ndarray, np.
         hit = a == values[0]
         for v in values[1:]:
             hit |= a == v
-        where = np.flatnonzero(hit)
+        where = hit.nonzero()[0]
         return where, a[where]
     hit = x == values[0]
     for v in values[1:]:
@@ -109,7 +90,7 @@ def runs(x: torch.Tensor, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
         change[0] = True
         np.not_equal(a[1:], a[:-1], out=change[1:])
         change[::period] = True  # every row starts a run
-        start = np.flatnonzero(change)
+        start = change.nonzero()[0]
         return start, _lengths(start, n), a[start]
     change = torch.ones(n, dtype=torch.bool, device=x.device)
     change[1:] = x[1:] != x[:-1]
@@ -132,8 +113,8 @@ def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum", *, 
 
     ``starts`` is a host array, strictly increasing from 0, so the segments are non-empty and tile
     ``x``; a NaN in one segment never reaches another. ``reduce``: ``"sum"`` or ``"min"`` (float
-    ``x``, result in its dtype, or accumulated in float64 with ``float64=True``: the values are
-    converted as they are read, never as a whole), ``"any"`` or ``"all"`` (bool ``x``, bool result).
+    ``x``, result in its dtype, or accumulated in float64 with ``float64=True``: numpy converts
+    ``x`` to a float64 temporary first), ``"any"`` or ``"all"`` (bool ``x``, bool result).
     Returns ``[len(starts)]`` on the host.
     """
     a = _numpy(x)
@@ -142,25 +123,13 @@ def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum", *, 
             out = (np.maximum if reduce == "any" else np.minimum).reduceat(a.view(np.uint8), starts) if starts.size else []
             return np.asarray(out, dtype=bool)
         ufunc = {"sum": np.add, "min": np.minimum}[reduce]
-        if float64 and a.dtype != np.float64:
-            return _reduceat_float64(ufunc, a, starts)
-        return ufunc.reduceat(a, starts) if starts.size else np.zeros(0, dtype=a.dtype)
+        dtype = np.float64 if float64 else a.dtype
+        return ufunc.reduceat(a, starts, dtype=dtype) if starts.size else np.zeros(0, dtype=dtype)
     v = x.detach().double() if float64 else x.detach() if x.is_floating_point() else x.detach().float()
     offsets = to_device(np.append(starts, x.shape[0]), x.device)
     how = {"sum": "sum", "min": "min", "any": "max", "all": "min"}[reduce]
     out = to_host(torch.segment_reduce(v, how, offsets=offsets, unsafe=True))
     return out.astype(bool) if reduce in ("any", "all") else out
-
-
-def _reduceat_float64(ufunc: np.ufunc, a: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """``ufunc.reduceat(a, starts)`` accumulated in float64. numpy would first cast all of ``a`` to a
-    float64 copy; this casts one block (:func:`_blocks`) at a time."""
-    if starts.size == 0:
-        return np.zeros(0)
-    out = np.empty(starts.shape[0])
-    for r0, r1, t0, t1 in _blocks(starts, a.shape[0]):
-        ufunc.reduceat(a[t0:t1], starts[r0:r1] - t0, dtype=np.float64, out=out[r0:r1])
-    return out
 
 
 def minimum(x: torch.Tensor) -> float:
@@ -173,20 +142,15 @@ def run_sums_and_min(entropy: torch.Tensor, advantages: torch.Tensor, starts: np
     """Per-segment sums of ``entropy`` and ``advantages`` (1-D, float32/64) and the smallest entropy.
 
     The segments are ``[starts[i], starts[i + 1])`` as in :func:`segment_reduce` (``starts`` non-empty).
-    Returns ``([2, R] float64 sums, min(entropy))``: the entropy is accumulated in float64 (converted
-    as it is read), the advantages in their dtype. One pass over each input (the minimum re-reads the
-    entropy); on a GPU one upload (the offsets) and one download (sums and minimum together).
+    Returns ``([2, R] float64 sums, min(entropy))``: the entropy is accumulated in float64 (numpy
+    converts it to a float64 temporary first), the advantages in their dtype (float64 on a GPU). One
+    pass over each input (the minimum re-reads the entropy); on a GPU one upload (the offsets) and one
+    download (sums and minimum together).
     """
     e, a = _numpy(entropy), _numpy(advantages)
     if e is not None and a is not None:
-        sums, a_sums, low = np.empty((2, starts.shape[0])), np.empty(starts.shape[0], dtype=a.dtype), np.inf
-        for r0, r1, t0, t1 in _blocks(starts, e.shape[0]):  # block by block: each block is read from memory once
-            at = starts[r0:r1] - t0
-            np.add.reduceat(e[t0:t1], at, dtype=np.float64, out=sums[0, r0:r1])
-            np.add.reduceat(a[t0:t1], at, out=a_sums[r0:r1])
-            low = np.minimum(low, e[t0:t1].min())  # NaN stays NaN
-        sums[1] = a_sums
-        return sums, float(low)
+        sums = np.stack([np.add.reduceat(e, starts, dtype=np.float64), np.add.reduceat(a, starts)])
+        return sums, float(e.min())
     offsets = to_device(np.append(starts, entropy.shape[0]), entropy.device)
     both = torch.stack([entropy.detach().double(), advantages.detach().double()], 1)  # [N, 2]
     sums = torch.segment_reduce(both, "sum", offsets=offsets, axis=0, unsafe=True)  # [R, 2]

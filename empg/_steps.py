@@ -118,7 +118,7 @@ def _index_runs(row: np.ndarray, key: np.ndarray, start: np.ndarray, length: np.
     ``np.unique`` (with runs in no step given the largest key, one such entry always appended),
     numbers the distinct (row, key) pairs in sorted order.
     """
-    where = np.flatnonzero(key >= 0)  # the runs in a step
+    where = (key >= 0).nonzero()[0]  # the runs in a step
     step_row, step = row[where], key[where]
     combined = step_row * span + step
     if np.all(combined[1:] > combined[:-1]):
