@@ -261,7 +261,7 @@ def modulate_advantages(
     Cost: five passes over the tokens (the runs of ``step_ids``, a sum per run of the entropy, in
     float64, and of the advantages, the entropy's minimum, the multiply-add that writes the output);
     everything else works on the R runs and S steps, on the host. On a GPU a call synchronises with
-    the host nine times, whatever the number of steps (``docs/benchmarks.md``).
+    the host five times, whatever the number of steps (``docs/benchmarks.md``).
     """
     adv, idx, terms = _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
     out = _scatter_tokens(adv, idx, terms)
