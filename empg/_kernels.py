@@ -113,8 +113,8 @@ def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum", *, 
 
     ``starts`` is a host array, strictly increasing from 0, so the segments are non-empty and tile
     ``x``; a NaN in one segment never reaches another. ``reduce``: ``"sum"`` or ``"min"`` (float
-    ``x``, result in its dtype, or accumulated in float64 with ``float64=True``: numpy converts
-    ``x`` to a float64 temporary first), ``"any"`` or ``"all"`` (bool ``x``, bool result).
+    ``x``, result in its dtype; sums accumulated in float64 with ``float64=True``, see
+    :func:`_sum_float64`), ``"any"`` or ``"all"`` (bool ``x``, bool result).
     Returns ``[len(starts)]`` on the host.
     """
     a = _numpy(x)
@@ -122,14 +122,38 @@ def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum", *, 
         if reduce in ("any", "all"):  # bytes: the integer max/min reductions are the fastest
             out = (np.maximum if reduce == "any" else np.minimum).reduceat(a.view(np.uint8), starts) if starts.size else []
             return np.asarray(out, dtype=bool)
+        if float64 and reduce == "sum":
+            return _sum_float64(a, starts)
         ufunc = {"sum": np.add, "min": np.minimum}[reduce]
-        dtype = np.float64 if float64 else a.dtype
-        return ufunc.reduceat(a, starts, dtype=dtype) if starts.size else np.zeros(0, dtype=dtype)
+        return ufunc.reduceat(a, starts) if starts.size else np.zeros(0, dtype=a.dtype)
     v = x.detach().double() if float64 else x.detach() if x.is_floating_point() else x.detach().float()
     offsets = to_device(np.append(starts, x.shape[0]), x.device)
     how = {"sum": "sum", "min": "min", "any": "max", "all": "min"}[reduce]
     out = to_host(torch.segment_reduce(v, how, offsets=offsets, unsafe=True))
     return out.astype(bool) if reduce in ("any", "all") else out
+
+
+#: Tokens per block of :func:`_sum_float64` (a 512 KiB float64 temporary).
+BLOCK = 1 << 16
+
+
+def _sum_float64(a: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``np.add.reduceat(a, starts)`` accumulated in float64, ``a`` 1-D.
+
+    ``reduceat(..., dtype=float64)`` would first make a float64 copy of all of ``a`` (twice its
+    size, in fresh memory that the C allocator may map from the OS on every call: hundreds of page
+    faults). This casts one block of about :data:`BLOCK` tokens at a time, cut at segment starts.
+    """
+    n, r = a.shape[0], starts.shape[0]
+    if a.dtype == np.float64 or n <= BLOCK:
+        return np.add.reduceat(a, starts, dtype=np.float64) if r else np.zeros(0)
+    cut = np.unique(np.searchsorted(starts, np.arange(0, n, BLOCK), side="right") - 1).tolist() + [r]
+    edge = starts[cut[:-1]].tolist() + [n]
+    out = np.empty(r)
+    for i in range(len(cut) - 1):  # a few blocks, never a loop over tokens or segments
+        np.add.reduceat(a[edge[i] : edge[i + 1]], starts[cut[i] : cut[i + 1]] - edge[i], dtype=np.float64,
+                        out=out[cut[i] : cut[i + 1]])
+    return out
 
 
 def minimum(x: torch.Tensor) -> float:
@@ -149,8 +173,7 @@ def run_sums_and_min(entropy: torch.Tensor, advantages: torch.Tensor, starts: np
     """
     e, a = _numpy(entropy), _numpy(advantages)
     if e is not None and a is not None:
-        sums = np.stack([np.add.reduceat(e, starts, dtype=np.float64), np.add.reduceat(a, starts)])
-        return sums, float(e.min())
+        return np.stack([_sum_float64(e, starts), np.add.reduceat(a, starts)]), float(e.min())
     offsets = to_device(np.append(starts, entropy.shape[0]), entropy.device)
     both = torch.stack([entropy.detach().double(), advantages.detach().double()], 1)  # [N, 2]
     sums = torch.segment_reduce(both, "sum", offsets=offsets, axis=0, unsafe=True)  # [R, 2]
