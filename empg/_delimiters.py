@@ -157,7 +157,7 @@ def step_ids_from_delimiters(
     limit = np.minimum(before_next, row_last)
     # The first end match after the header: searched among all ends, so it may lie in a later row,
     # or be the sentinel n + length; then it is > row_last >= limit and the minimum ignores it.
-    first_end = np.concatenate((ends, [n + length]))[np.searchsorted(ends, opens, side="right")]
+    first_end = np.concatenate((ends, [n + length]))[ends.searchsorted(opens, side="right")]
     hi_excl = np.maximum(np.minimum(first_end, limit) + 1, lo)  # [lo, hi_excl), empty if hi < lo
     # The intervals are sorted and disjoint: they and the gaps between them partition the n tokens.
     cuts = np.empty(2 * lo.shape[0] + 2, dtype=np.int64)
@@ -167,18 +167,19 @@ def step_ids_from_delimiters(
     all_valid = None
     if valid is not None:  # a step whose tokens are all masked is no step
         all_valid = _reduce_parts(valid, cuts, parts, "all")[1::2]
-        if not all_valid[keep].all():
+        if not np.logical_and.reduce(all_valid[keep]):
             keep &= _reduce_parts(valid, cuts, parts, "any")[1::2]
     if truncated == "drop":  # closed: an end match before the next header of the row (and in the row)
         has_next_open = np.append(open_row[1:] == open_row[:-1], False)
         keep &= (first_end <= row_last) & (~has_next_open | (first_end < np.append(opens[1:], n)))
 
     # Number the kept steps 0, 1, 2, … per row, then write them (and -1 elsewhere) in one pass.
-    kept = np.cumsum(keep)  # kept steps up to and including i
-    row_first = np.searchsorted(open_row, open_row)  # index of the first opener of i's row
-    labels = np.full(2 * keep.shape[0] + 1, -1, dtype=np.int64)
+    kept = np.add.accumulate(keep, dtype=np.int64)  # kept steps up to and including i
+    row_first = open_row.searchsorted(open_row)  # index of the first opener of i's row
+    labels = np.empty(2 * keep.shape[0] + 1, dtype=np.int64)
+    labels.fill(-1)
     labels[1::2] = np.where(keep, kept - (kept - keep)[row_first] - 1, -1)
     ids = repeat(labels, parts, n, tokens.device)
-    if all_valid is not None and not all_valid[keep].all():
+    if all_valid is not None and not np.logical_and.reduce(all_valid[keep]):
         fill_where_not_(ids, valid, -1)  # only when a kept step holds masked tokens
     return ids.reshape(b, length)

@@ -102,7 +102,7 @@ def runs(x: torch.Tensor, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def _lengths(start: np.ndarray, n: int) -> np.ndarray:
     """The lengths of the segments ``[start[i], start[i + 1])``, the last one ending at ``n``."""
-    length = np.empty_like(start)
+    length = np.empty(start.shape[0], dtype=start.dtype)
     np.subtract(start[1:], start[:-1], out=length[:-1])
     length[-1:] = n - start[-1:]
     return length
@@ -147,7 +147,7 @@ def _sum_float64(a: np.ndarray, starts: np.ndarray) -> np.ndarray:
     n, r = a.shape[0], starts.shape[0]
     if a.dtype == np.float64 or n <= BLOCK:
         return np.add.reduceat(a, starts, dtype=np.float64) if r else np.zeros(0)
-    cut = np.unique(np.searchsorted(starts, np.arange(0, n, BLOCK), side="right") - 1).tolist() + [r]
+    cut = sorted(set((starts.searchsorted(np.arange(0, n, BLOCK), side="right") - 1).tolist())) + [r]
     edge = starts[cut[:-1]].tolist() + [n]
     out = np.empty(r)
     for i in range(len(cut) - 1):  # a few blocks, never a loop over tokens or segments
@@ -173,7 +173,9 @@ def run_sums_and_min(entropy: torch.Tensor, advantages: torch.Tensor, starts: np
     """
     e, a = _numpy(entropy), _numpy(advantages)
     if e is not None and a is not None:
-        return np.stack([_sum_float64(e, starts), np.add.reduceat(a, starts)]), float(e.min())
+        sums = np.empty((2, starts.shape[0]))
+        sums[0], sums[1] = _sum_float64(e, starts), np.add.reduceat(a, starts)
+        return sums, float(np.minimum.reduce(e))
     offsets = to_device(np.append(starts, entropy.shape[0]), entropy.device)
     both = torch.stack([entropy.detach().double(), advantages.detach().double()], 1)  # [N, 2]
     sums = torch.segment_reduce(both, "sum", offsets=offsets, axis=0, unsafe=True)  # [R, 2]
@@ -184,7 +186,7 @@ def run_sums_and_min(entropy: torch.Tensor, advantages: torch.Tensor, starts: np
 def repeat(values: np.ndarray, lengths: np.ndarray, total: int, device: torch.device) -> torch.Tensor:
     """``values[i]`` repeated ``lengths[i]`` times, as a ``[total]`` tensor on ``device`` (host arrays in). One pass."""
     if NUMPY_ON_CPU and device.type == "cpu":
-        return torch.from_numpy(np.repeat(values, lengths))
+        return torch.from_numpy(values.repeat(lengths))
     both = to_device(np.stack([values, lengths]), device)
     return torch.repeat_interleave(both[0], both[1], output_size=total)
 
@@ -194,8 +196,8 @@ def affine_runs(x: torch.Tensor, scale: np.ndarray, shift: np.ndarray, lengths: 
     (1-D), ``lengths`` the runs' token counts. A new tensor; one pass (two repeats, one fused
     multiply-add in place); on a GPU one upload."""
     if _numpy(x) is not None:
-        out = torch.from_numpy(np.repeat(shift, lengths))
-        return out.addcmul_(torch.from_numpy(np.repeat(scale, lengths)), x.detach())
+        out = torch.from_numpy(shift.repeat(lengths))
+        return out.addcmul_(torch.from_numpy(scale.repeat(lengths)), x.detach())
     # One upload: scale, shift and the lengths (exact in float64) as one [3, R] array.
     per_run = to_device(np.stack([scale, shift, lengths]).astype(np.float64), x.device)
     per_token = torch.repeat_interleave(per_run[:2].to(x.dtype), per_run[2].long(), dim=1, output_size=x.shape[0])

@@ -121,10 +121,11 @@ def _index_runs(row: np.ndarray, key: np.ndarray, start: np.ndarray, length: np.
     where = (key >= 0).nonzero()[0]  # the runs in a step
     step_row, step = row[where], key[where]
     combined = step_row * span + step
-    if np.all(combined[1:] > combined[:-1]):
+    if np.logical_and.reduce(combined[1:] > combined[:-1]):
         # The usual case (each step one run, steps in order): the runs in a step are the steps.
         s, step_run = where.shape[0], where
-        slot = np.full(key.shape[0], s)
+        slot = np.empty(key.shape[0], dtype=np.int64)
+        slot.fill(s)
         slot[where] = np.arange(s)
         count = length[where]
     else:
@@ -153,9 +154,9 @@ def index_steps(step_ids) -> StepIndex:
         raise ValueError(f"step_ids must be 2-D [B, L], got shape {tuple(ids.shape)}")
     b, length = ids.shape
     start, run_length, key = runs(ids.reshape(-1), max(length, 1))
-    if key.size and key.min() < -1:
+    if key.size and np.minimum.reduce(key) < -1:
         raise ValueError("step_ids must be >= 0 for step tokens and -1 for tokens in no step, got values < -1")
-    span = int(key.max()) + 2 if key.size else 1
+    span = int(np.maximum.reduce(key)) + 2 if key.size else 1
     if span >= _NO_STEP // (b + 1):
         raise ValueError(f"step_ids must be < {_NO_STEP // (b + 1) - 2} (rows x ids must fit in int64), got {span - 2}")
     return _index_runs(start // max(length, 1), key, start, run_length, span, (b, length), ids.device)

@@ -127,17 +127,17 @@ def _step_terms(idx: StepIndex, h: np.ndarray, a: np.ndarray, *, k: float, k_f: 
         z = np.zeros(0)
         return dict(step_entropy=z, normalized_entropy=z, scale=z, clarity=z, bonus=z, advantage=z, modulated=z,
                     centred=z, mean_modulated=np.float64(0.0))
-    h_min = h.min()
-    h_norm = (h - h_min) / (h.max() - h_min + eps)  # Eq. 12
+    h_min = np.minimum.reduce(h)
+    h_norm = (h - h_min) / (np.maximum.reduce(h) - h_min + eps)  # Eq. 12
     u = np.exp(-k * h_norm)
-    g = u / (u.sum() / s + eps)  # Eq. 10
+    g = u / (np.add.reduce(u) / s + eps)  # Eq. 10
     f = u if k_f == k else np.exp(-k_f * h_norm)  # Eq. 11
     f_ext = np.zeros(s + 1)
     f_ext[:s] = f
     f_next = f_ext[idx.host.next_step]  # next_step = -1 (no next step) reads the 0
     bonus = zeta * f_next  # Eq. 8, second term
     modulated = g * a + bonus  # Eq. 8
-    mean = modulated.sum() / s
+    mean = np.add.reduce(modulated) / s
     centred = modulated - mean  # Eq. 7
     return dict(step_entropy=h, normalized_entropy=h_norm, scale=g, clarity=f, bonus=bonus, advantage=a,
                 modulated=modulated, centred=centred, mean_modulated=mean)
@@ -159,7 +159,7 @@ def _check_values(sums: np.ndarray, ent_min: float, names: tuple[str, str],
     outside the steps (padding may hold anything) and ``ent_min`` is negative or NaN,
     ``negative_on_steps`` settles whether a step token is negative (one more pass, only then).
     """
-    finite = np.isfinite(sums.sum(1))
+    finite = np.isfinite(np.add.reduce(sums, axis=1))
     if not finite[0]:
         raise ValueError(f"{names[0]} holds NaN/inf on step tokens (or their sum overflows)")
     if not ent_min >= 0 and (negative_on_steps is None or negative_on_steps()):
@@ -280,8 +280,9 @@ def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: dict[str, np.ndarr
     work = adv if adv.dtype in (torch.float32, torch.float64) else adv.float()
     dtype = np.float64 if work.dtype == torch.float64 else np.float32
     # Per run: (g_s, ζ f_next(s) − mean_S A′) for a run of step s, (1, 0) for a run in no step.
-    scale = np.ones(idx.host.run_slot.shape[0], dtype=dtype)
-    shift = np.zeros_like(scale)
+    scale = np.empty(idx.host.run_slot.shape[0], dtype=dtype)
+    scale.fill(1.0)
+    shift = np.zeros(scale.shape[0], dtype=dtype)
     in_step = idx.host.step_run if idx.host.step_run is not None else idx.host.run_slot < idx.num_steps
     slot = slice(None) if idx.host.step_run is not None else idx.host.run_slot[in_step]
     scale[in_step] = terms["scale"][slot]
