@@ -133,8 +133,8 @@ def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum", *, 
     return out.astype(bool) if reduce in ("any", "all") else out
 
 
-#: Tokens per block of :func:`_sum_float64` (a 512 KiB float64 temporary).
-BLOCK = 1 << 16
+#: Tokens per block of :func:`_sum_float64` (a 1 MiB float64 temporary).
+BLOCK = 1 << 17
 
 
 def _sum_float64(a: np.ndarray, starts: np.ndarray) -> np.ndarray:
