@@ -166,10 +166,10 @@ def run_sums_and_min(entropy: torch.Tensor, advantages: torch.Tensor, starts: np
     """Per-segment sums of ``entropy`` and ``advantages`` (1-D, float32/64) and the smallest entropy.
 
     The segments are ``[starts[i], starts[i + 1])`` as in :func:`segment_reduce` (``starts`` non-empty).
-    Returns ``([2, R] float64 sums, min(entropy))``: the entropy is accumulated in float64 (numpy
-    converts it to a float64 temporary first), the advantages in their dtype (float64 on a GPU). One
-    pass over each input (the minimum re-reads the entropy); on a GPU one upload (the offsets) and one
-    download (sums and minimum together).
+    Returns ``([2, R] float64 sums, min(entropy))``: the entropy is accumulated in float64
+    (:func:`_sum_float64`), the advantages in their dtype (float64 on a GPU). One pass over each
+    input (the minimum re-reads the entropy); on a GPU one upload (the offsets) and one download (sums
+    and minimum together).
     """
     e, a = _numpy(entropy), _numpy(advantages)
     if e is not None and a is not None:
