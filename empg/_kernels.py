@@ -119,9 +119,10 @@ def segment_reduce(x: torch.Tensor, starts: np.ndarray, reduce: str = "sum", *, 
     """
     a = _numpy(x)
     if a is not None:
-        if reduce in ("any", "all"):  # bytes: the integer max/min reductions are the fastest
-            out = (np.maximum if reduce == "any" else np.minimum).reduceat(a.view(np.uint8), starts) if starts.size else []
-            return np.asarray(out, dtype=bool)
+        if reduce in ("any", "all"):  # on the bytes: the integer max/min reductions are the fastest
+            if starts.size == 0:
+                return np.zeros(0, dtype=bool)
+            return (np.maximum if reduce == "any" else np.minimum).reduceat(a.view(np.uint8), starts).view(bool)
         if float64 and reduce == "sum":
             return _sum_float64(a, starts)
         ufunc = {"sum": np.add, "min": np.minimum}[reduce]
@@ -177,9 +178,9 @@ def run_sums_and_min(entropy: torch.Tensor, advantages: torch.Tensor, starts: np
         sums[0], sums[1] = _sum_float64(e, starts), np.add.reduceat(a, starts)
         return sums, float(np.minimum.reduce(e))
     offsets = to_device(np.append(starts, entropy.shape[0]), entropy.device)
-    both = torch.stack([entropy.detach().double(), advantages.detach().double()], 1)  # [N, 2]
-    sums = torch.segment_reduce(both, "sum", offsets=offsets, axis=0, unsafe=True)  # [R, 2]
-    out = to_host(torch.cat([sums.t().reshape(-1), entropy.detach().min().double().reshape(1)]))
+    e64, a64 = entropy.detach().double(), advantages.detach().double()
+    sums = [torch.segment_reduce(v, "sum", offsets=offsets, unsafe=True) for v in (e64, a64)]  # 1-D, as on every device
+    out = to_host(torch.cat(sums + [e64.min().reshape(1)]))
     return out[:-1].reshape(2, -1), float(out[-1])
 
 
