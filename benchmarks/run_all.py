@@ -25,6 +25,8 @@ HEADLINES = {
     "speedup": ("speed-up vs the token-level references (>= 10x)", "{:.0f}x"),
     "modulation_over_floor": ("modulate_advantages / one pass over inputs (<= 10x)", "{:.1f}x"),
     "pipeline_over_floor": ("step ids + modulation / one pass over inputs", "{:.1f}x"),
+    "steady_speedup_step_loop": ("  steady state, not gated: speed-up vs the loop", "{:.1f}x"),
+    "steady_modulation_over_floor": ("  steady state, not gated: modulation / one pass", "{:.1f}x"),
     "token_entropy_mem_live": ("token_entropy peak live memory / logits (< 0.5x)", "{:.3f}x"),
     "token_entropy_mem_rss": ("token_entropy peak RSS growth / logits", "{:.3f}x"),
     "logprob_chunked_mem_over_logits": ("chunked log-probs extra memory / logits (<= 0.25x)", "{:.3f}x"),

@@ -32,36 +32,37 @@ def _matches(flat: torch.Tensor, valid: torch.Tensor | None, seqs: list[list[int
              first: np.ndarray, first_token: np.ndarray) -> list[np.ndarray]:
     """For each sequence of ``seqs``: the sorted flat positions of the LAST token of every match that
     lies inside one row and touches no masked token. ``first`` holds the sorted positions of the
-    sequences' first tokens and ``first_token`` the tokens there; the other tokens of the candidates
-    (and their mask) are read with one gather each, for all the sequences together."""
+    sequences' first tokens and ``first_token`` the tokens there; the later tokens of the candidates
+    (``c + j``, j >= 1) and the mask under all their tokens are read with one gather each, for all the
+    sequences together."""
     cands = []
     for seq in seqs:
         c = first[first_token == seq[0]]
         cands.append(c if len(seq) == 1 else c[c % length <= length - len(seq)])  # fits in its row
-    at = np.concatenate([c + j for seq, c in zip(seqs, cands) for j in range(len(seq))])  # column by column
-    tokens = gather(flat, at) if any(len(seq) > 1 for seq in seqs) else None
-    touched = gather(valid, at) if valid is not None else None
-    out, offset = [], 0
-    for seq, c in zip(seqs, cands):
+    later = [c + j for seq, c in zip(seqs, cands) for j in range(1, len(seq))]  # the tokens after the first
+    tokens = gather(flat, np.concatenate(later)) if later else None
+    # The mask under the first tokens of all candidates, then under the later tokens (same order).
+    touched = gather(valid, np.concatenate(cands + later)) if valid is not None else None
+    out, first_off, later_off, n_first = [], 0, 0, sum(c.shape[0] for c in cands)
+    for seq, c in zip(seqs, cands):  # loops over the (short) delimiters, never over tokens
         k = c.shape[0]
-        ok = np.ones(k, dtype=bool)
-        for j in range(len(seq)):  # loops over the (short) delimiter, never over tokens
-            column = slice(offset + j * k, offset + (j + 1) * k)
-            if j:
-                ok &= tokens[column] == seq[j]
+        ok = touched[first_off : first_off + k].copy() if touched is not None else np.ones(k, dtype=bool)
+        first_off += k
+        for j in range(1, len(seq)):
+            ok &= tokens[later_off : later_off + k] == seq[j]
             if touched is not None:
-                ok &= touched[column]
+                ok &= touched[n_first + later_off : n_first + later_off + k]
+            later_off += k
         out.append(c[ok] + (len(seq) - 1))
-        offset += k * len(seq)
     return out
 
 
-def _reduce_parts(valid: torch.Tensor, parts: np.ndarray, reduce: str) -> np.ndarray:
-    """``valid`` reduced ("any" or "all") over consecutive segments of lengths ``parts`` (some may be
-    empty: they give False)."""
+def _reduce_parts(valid: torch.Tensor, cuts: np.ndarray, parts: np.ndarray, reduce: str) -> np.ndarray:
+    """``valid`` reduced ("any" or "all") over the consecutive segments ``[cuts[i], cuts[i] + parts[i])``
+    (some may be empty: they give False)."""
     nonempty = parts > 0
     out = np.zeros(parts.shape[0], dtype=bool)
-    out[nonempty] = segment_reduce(valid, (np.cumsum(parts) - parts)[nonempty], reduce)
+    out[nonempty] = segment_reduce(valid, cuts[:-1][nonempty], reduce)
     return out
 
 
@@ -136,44 +137,49 @@ def step_ids_from_delimiters(
     first, first_token = equal_positions(flat, [start_seq[0], end_seq[0]])
     opens, ends = _matches(flat, valid, [start_seq, end_seq], length, first, first_token)
     open_row = opens // length
-    if first_step_open:  # a virtual header just before each row (position -1 of the row)
+    head = opens - (len(start_seq) - 1)  # the header's first token
+    if first_step_open:  # a virtual header just before each row (position -1 of the row, no tokens)
         rows = np.arange(b)
         opens, open_row = np.concatenate([rows * length - 1, opens]), np.concatenate([rows, open_row])
+        head = np.concatenate([rows * length, head])
         order = np.argsort(open_row, kind="stable")  # the virtual one first in its row
-        opens, open_row = opens[order], open_row[order]
+        opens, open_row, head = opens[order], open_row[order], head[order]
     if opens.shape[0] == 0:
         return torch.full_like(tokens, -1)
 
     # Step i, opened by the header ending at opens[i], holds the tokens lo..hi: after its header, up
-    # to and including the first end match, never into the next header of its row, nor past the row.
+    # to and including the first end match, never into the next header of its row, nor past the row
+    # (a header in a later row starts after row_last: the minimum ignores it).
     lo = opens + 1
     row_last = open_row * length + (length - 1)
-    has_next_open = np.append(open_row[1:] == open_row[:-1], False)
-    next_open = np.append(opens[1:], n)
-    limit = np.where(has_next_open, next_open - len(start_seq), row_last)
+    before_next = np.empty_like(head)  # the token before the next header
+    before_next[:-1], before_next[-1] = head[1:] - 1, n
+    limit = np.minimum(before_next, row_last)
     # The first end match after the header: searched among all ends, so it may lie in a later row,
     # or be the sentinel n + length; then it is > row_last >= limit and the minimum ignores it.
-    first_end = np.append(ends, n + length)[np.searchsorted(ends, opens, side="right")]
+    first_end = np.concatenate((ends, [n + length]))[ends.searchsorted(opens, side="right")]
     hi_excl = np.maximum(np.minimum(first_end, limit) + 1, lo)  # [lo, hi_excl), empty if hi < lo
     # The intervals are sorted and disjoint: they and the gaps between them partition the n tokens.
     cuts = np.empty(2 * lo.shape[0] + 2, dtype=np.int64)
     cuts[0], cuts[1:-1:2], cuts[2:-1:2], cuts[-1] = 0, lo, hi_excl, n
-    parts = np.diff(cuts)  # gap, step, gap, step, …, gap
+    parts = cuts[1:] - cuts[:-1]  # gap, step, gap, step, …, gap
     keep = hi_excl > lo
     all_valid = None
     if valid is not None:  # a step whose tokens are all masked is no step
-        all_valid = _reduce_parts(valid, parts, "all")[1::2]
-        if not all_valid[keep].all():
-            keep &= _reduce_parts(valid, parts, "any")[1::2]
+        all_valid = _reduce_parts(valid, cuts, parts, "all")[1::2]
+        if not np.logical_and.reduce(all_valid[keep]):
+            keep &= _reduce_parts(valid, cuts, parts, "any")[1::2]
     if truncated == "drop":  # closed: an end match before the next header of the row (and in the row)
-        keep &= (first_end <= row_last) & (~has_next_open | (first_end < next_open))
+        has_next_open = np.append(open_row[1:] == open_row[:-1], False)
+        keep &= (first_end <= row_last) & (~has_next_open | (first_end < np.append(opens[1:], n)))
 
     # Number the kept steps 0, 1, 2, … per row, then write them (and -1 elsewhere) in one pass.
-    kept = np.cumsum(keep)  # kept steps up to and including i
-    row_first = np.searchsorted(open_row, open_row)  # index of the first opener of i's row
-    labels = np.full(2 * keep.shape[0] + 1, -1, dtype=np.int64)
+    kept = np.add.accumulate(keep, dtype=np.int64)  # kept steps up to and including i
+    row_first = open_row.searchsorted(open_row)  # index of the first opener of i's row
+    labels = np.empty(2 * keep.shape[0] + 1, dtype=np.int64)
+    labels.fill(-1)
     labels[1::2] = np.where(keep, kept - (kept - keep)[row_first] - 1, -1)
     ids = repeat(labels, parts, n, tokens.device)
-    if all_valid is not None and not all_valid[keep].all():
+    if all_valid is not None and not np.logical_and.reduce(all_valid[keep]):
         fill_where_not_(ids, valid, -1)  # only when a kept step holds masked tokens
     return ids.reshape(b, length)

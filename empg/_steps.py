@@ -18,7 +18,7 @@ import torch
 from ._checks import as_int_tensor, check_same_shape
 from ._kernels import repeat, runs, segment_reduce, to_host
 
-__all__ = ["StepIndex", "HostSteps", "index_steps", "index_step_rows"]
+__all__ = ["StepIndex", "HostSteps", "index_steps", "index_step_rows", "per_step", "step_sums"]
 
 
 def _view(name: str, doc: str) -> property:
@@ -36,6 +36,20 @@ class HostSteps:
     run_slot: np.ndarray
     run_start: np.ndarray
     run_length: np.ndarray
+    step_run: np.ndarray | None = None  # [S] the run of each step, when every step is one run
+
+
+def per_step(per_run: np.ndarray, host: HostSteps) -> np.ndarray:
+    """Values per run ``[..., R]`` summed per step ``[..., S]`` (float64); runs in no step are dropped.
+
+    When every step is one run (as :func:`empg.step_ids_from_delimiters` writes them) this is one
+    gather; otherwise one ``bincount`` per leading row.
+    """
+    if host.step_run is not None:
+        return per_run[..., host.step_run].astype(np.float64, copy=False)
+    s = host.row.shape[0]
+    rows = [np.bincount(host.run_slot, weights=v, minlength=s + 1)[:s] for v in per_run.reshape(-1, per_run.shape[-1])]
+    return np.stack(rows).reshape(per_run.shape[:-1] + (s,))
 
 
 class StepIndex:
@@ -98,34 +112,34 @@ def _index_runs(row: np.ndarray, key: np.ndarray, start: np.ndarray, length: np.
 
     Host arrays, ``0 <= row`` and ``-1 <= key < span - 1``.
 
-    Runs with ``key < 0`` are in no step. The combined key ``row · span + key + 1`` orders the
-    steps; when the step runs are already in strictly increasing order (each step one run, as
+    Runs with ``key < 0`` are in no step. The combined key ``row · span + key`` orders the steps;
+    when the step runs are already in strictly increasing order (each step one run, as
     :func:`empg.step_ids_from_delimiters` writes them), they are the steps. Otherwise one sort,
     ``np.unique`` (with runs in no step given the largest key, one such entry always appended),
     numbers the distinct (row, key) pairs in sorted order.
     """
-    in_step = key >= 0
-    combined = np.where(in_step, row * span + key + 1, _NO_STEP)
-    step_keys = combined[in_step]
-    if np.all(step_keys[1:] > step_keys[:-1]):
-        # The usual case (each step one run, steps in order, as step_ids_from_delimiters writes
-        # them): the runs in a step are the steps.
-        where = np.flatnonzero(in_step)
-        s = where.shape[0]
-        slot = np.full(key.shape[0], s)
+    where = (key >= 0).nonzero()[0]  # the runs in a step
+    step_row, step = row[where], key[where]
+    combined = step_row * span + step
+    if np.logical_and.reduce(combined[1:] > combined[:-1]):
+        # The usual case (each step one run, steps in order): the runs in a step are the steps.
+        s, step_run = where.shape[0], where
+        slot = np.empty(key.shape[0], dtype=np.int64)
+        slot.fill(s)
         slot[where] = np.arange(s)
-        step_row, step, count = row[where], key[where], length[where]
+        count = length[where]
     else:
-        sorted_keys, inverse = np.unique(np.append(combined, _NO_STEP), return_inverse=True)
-        s = sorted_keys.shape[0] - 1
+        keys = np.full(key.shape[0] + 1, _NO_STEP)
+        keys[where] = combined
+        sorted_keys, inverse = np.unique(keys, return_inverse=True)
+        s, step_run = sorted_keys.shape[0] - 1, None
         slot = inverse[:-1]  # runs in no step get slot s
         step_row, step = np.divmod(sorted_keys[:s], span)
-        step -= 1
         count = np.bincount(slot, weights=length, minlength=s + 1)[:s].astype(np.int64)
-    last = np.ones(s, dtype=bool)  # the last step of its row
-    last[:-1] = step_row[1:] != step_row[:-1]
-    next_step = np.where(last, -1, np.arange(1, s + 1))
-    return StepIndex(HostSteps(step_row, step, next_step, count, slot, start, length), shape, device)
+    next_step = np.arange(1, s + 1)  # the next entry, unless it starts another row
+    next_step[:-1][step_row[1:] != step_row[:-1]] = -1
+    next_step[-1:] = -1
+    return StepIndex(HostSteps(step_row, step, next_step, count, slot, start, length, step_run), shape, device)
 
 
 def index_steps(step_ids) -> StepIndex:
@@ -140,9 +154,9 @@ def index_steps(step_ids) -> StepIndex:
         raise ValueError(f"step_ids must be 2-D [B, L], got shape {tuple(ids.shape)}")
     b, length = ids.shape
     start, run_length, key = runs(ids.reshape(-1), max(length, 1))
-    if key.size and key.min() < -1:
+    if key.size and np.minimum.reduce(key) < -1:
         raise ValueError("step_ids must be >= 0 for step tokens and -1 for tokens in no step, got values < -1")
-    span = int(key.max()) + 2 if key.size else 1
+    span = int(np.maximum.reduce(key)) + 2 if key.size else 1
     if span >= _NO_STEP // (b + 1):
         raise ValueError(f"step_ids must be < {_NO_STEP // (b + 1) - 2} (rows x ids must fit in int64), got {span - 2}")
     return _index_runs(start // max(length, 1), key, start, run_length, span, (b, length), ids.device)
@@ -171,7 +185,7 @@ def index_step_rows(trajectory, step) -> StepIndex:
         pair = (int(traj_values[h.row[i]]), int(step_values[h.step[i]]))
         raise ValueError(f"step: (trajectory, step) = {pair} occurs more than once")
     host = HostSteps(traj_values[h.row], step_values[h.step], h.next_step, h.token_count, h.run_slot, h.run_start,
-                     h.run_length)
+                     h.run_length, h.step_run)
     return StepIndex(host, (n,), traj.device)
 
 
@@ -185,5 +199,4 @@ def step_sums(values: torch.Tensor, idx: StepIndex, *, float64: bool = False) ->
     flat = values.reshape(-1)
     if flat.dtype not in (torch.float32, torch.float64):
         flat = flat.float()
-    per_run = segment_reduce(flat, idx.host.run_start, float64=float64)
-    return np.bincount(idx.host.run_slot, weights=per_run, minlength=idx.num_steps + 1)[: idx.num_steps]
+    return per_step(segment_reduce(flat, idx.host.run_start, float64=float64), idx.host)

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from ._checks import as_float_tensor, as_int_tensor, check_positive, check_same_shape
-from ._kernels import affine_runs, minimum, segment_reduce, to_device, to_host
-from ._steps import StepIndex, index_step_rows, index_steps, step_sums
+from ._kernels import affine_runs, run_sums_and_min, segment_reduce, to_device, to_host
+from ._steps import StepIndex, index_step_rows, index_steps, per_step
 
 __all__ = [
     "ModulationTerms",
@@ -127,15 +127,17 @@ def _step_terms(idx: StepIndex, h: np.ndarray, a: np.ndarray, *, k: float, k_f: 
         z = np.zeros(0)
         return dict(step_entropy=z, normalized_entropy=z, scale=z, clarity=z, bonus=z, advantage=z, modulated=z,
                     centred=z, mean_modulated=np.float64(0.0))
-    h_min = h.min()
-    h_norm = (h - h_min) / (h.max() - h_min + eps)  # Eq. 12
+    h_min = np.minimum.reduce(h)
+    h_norm = (h - h_min) / (np.maximum.reduce(h) - h_min + eps)  # Eq. 12
     u = np.exp(-k * h_norm)
-    g = u / (u.sum() / s + eps)  # Eq. 10
+    g = u / (np.add.reduce(u) / s + eps)  # Eq. 10
     f = u if k_f == k else np.exp(-k_f * h_norm)  # Eq. 11
-    f_next = np.append(f, 0.0)[idx.host.next_step]  # next_step = -1 (no next step) reads the 0
+    f_ext = np.zeros(s + 1)
+    f_ext[:s] = f
+    f_next = f_ext[idx.host.next_step]  # next_step = -1 (no next step) reads the 0
     bonus = zeta * f_next  # Eq. 8, second term
     modulated = g * a + bonus  # Eq. 8
-    mean = modulated.sum() / s
+    mean = np.add.reduce(modulated) / s
     centred = modulated - mean  # Eq. 7
     return dict(step_entropy=h, normalized_entropy=h_norm, scale=g, clarity=f, bonus=bonus, advantage=a,
                 modulated=modulated, centred=centred, mean_modulated=mean)
@@ -157,7 +159,7 @@ def _check_values(sums: np.ndarray, ent_min: float, names: tuple[str, str],
     outside the steps (padding may hold anything) and ``ent_min`` is negative or NaN,
     ``negative_on_steps`` settles whether a step token is negative (one more pass, only then).
     """
-    finite = np.isfinite(sums.sum(1))
+    finite = np.isfinite(np.add.reduce(sums, axis=1))
     if not finite[0]:
         raise ValueError(f"{names[0]} holds NaN/inf on step tokens (or their sum overflows)")
     if not ent_min >= 0 and (negative_on_steps is None or negative_on_steps()):
@@ -194,12 +196,15 @@ def _token_terms(advantages: Any, entropy: Any, step_ids: Any, hparams: dict[str
     _check_hparams(**hparams)
     adv, ent, ids = _token_inputs(advantages, entropy, step_ids)
     idx = index_steps(ids)
+    if idx.num_steps == 0:
+        return adv, idx, _step_terms(idx, np.zeros(0), np.zeros(0), **hparams)
     # Σ entropy and Σ advantage over each step's tokens. The entropy is accumulated in float64:
     # Eq. 12 divides by the batch's entropy range, which a near-uniform policy makes tiny, and would
     # amplify float32 rounding.
-    sums = np.stack([step_sums(ent, idx, float64=True), step_sums(adv, idx)])
-    if idx.num_steps:
-        _check_values(sums, minimum(ent.reshape(-1)), ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
+    flat_adv = adv.reshape(-1) if adv.dtype in (torch.float32, torch.float64) else adv.reshape(-1).float()
+    run_sums, ent_min = run_sums_and_min(ent.reshape(-1), flat_adv, idx.host.run_start)
+    sums = per_step(run_sums, idx.host)  # [2, S]
+    _check_values(sums, ent_min, ("entropy", "advantages"), lambda: _negative_on_steps(ent, idx))
     # H_s (the step entropy) and the step's value in the mean of Eq. 7: token means over the step.
     h, a = sums / idx.host.token_count
     return adv, idx, _step_terms(idx, h, a, **hparams)
@@ -256,7 +261,7 @@ def modulate_advantages(
     Cost: five passes over the tokens (the runs of ``step_ids``, a sum per run of the entropy, in
     float64, and of the advantages, the entropy's minimum, the multiply-add that writes the output);
     everything else works on the R runs and S steps, on the host. On a GPU a call synchronises with
-    the host nine times, whatever the number of steps (``docs/benchmarks.md``).
+    the host five times, whatever the number of steps (``docs/benchmarks.md``).
     """
     adv, idx, terms = _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
     out = _scatter_tokens(adv, idx, terms)
@@ -274,9 +279,14 @@ def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: dict[str, np.ndarr
         return adv.clone()
     work = adv if adv.dtype in (torch.float32, torch.float64) else adv.float()
     dtype = np.float64 if work.dtype == torch.float64 else np.float32
-    slot = idx.host.run_slot
-    scale = np.append(terms["scale"], 1.0).astype(dtype)[slot]
-    shift = np.append(terms["bonus"] - terms["mean_modulated"], 0.0).astype(dtype)[slot]
+    # Per run: (g_s, ζ f_next(s) − mean_S A′) for a run of step s, (1, 0) for a run in no step.
+    scale = np.empty(idx.host.run_slot.shape[0], dtype=dtype)
+    scale.fill(1.0)
+    shift = np.zeros(scale.shape[0], dtype=dtype)
+    in_step = idx.host.step_run if idx.host.step_run is not None else idx.host.run_slot < idx.num_steps
+    slot = slice(None) if idx.host.step_run is not None else idx.host.run_slot[in_step]
+    scale[in_step] = terms["scale"][slot]
+    shift[in_step] = (terms["bonus"] - terms["mean_modulated"])[slot]
     out = affine_runs(work.reshape(-1), scale, shift, idx.host.run_length)
     return out.reshape(adv.shape).to(adv.dtype)
 

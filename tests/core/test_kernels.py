@@ -156,7 +156,7 @@ def test_host_synchronisations_do_not_grow_with_the_steps(what, count_syncs):
 
 
 #: Host synchronisations per call of the torch path (what a GPU sees), documented in docs/benchmarks.md.
-SYNCS = {"step_ids_from_delimiters": 9, "modulate_advantages": 9, "modulate_step_advantages": 3}
+SYNCS = {"step_ids_from_delimiters": 9, "modulate_advantages": 5, "modulate_step_advantages": 3}
 
 
 class _counting_tensor_reads:
@@ -201,3 +201,22 @@ def test_torch_path_matches_the_references_on_random_batches(monkeypatch):
         ent = torch.rand(b, length, generator=gen, dtype=torch.float64)
         torch.testing.assert_close(empg.modulate_advantages(adv, ent, ids, zeta=0.3),
                                    reference.modulate_advantages_ref(adv, ent, ids, zeta=0.3), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 17])
+def test_float64_sums_block_by_block(monkeypatch, block):
+    # The float64 segment sums cast one block at a time (no float64 copy of the input); blocks cut at
+    # segment starts, segments longer than a block, and a single block all give the exact float64 sums.
+    monkeypatch.setattr(_kernels, "BLOCK", block)
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.rand(5000, generator=gen) * 3).float()
+    starts = np.unique(np.concatenate([[0], torch.randint(1, 5000, (40,), generator=gen).numpy(), [1000, 1001]]))
+    expected = np.add.reduceat(x.numpy().astype(np.float64), starts)
+    np.testing.assert_allclose(_kernels.segment_reduce(x, starts, float64=True), expected, rtol=1e-13, atol=0)
+    adv = torch.randn(5000, generator=gen)
+    sums, low = _kernels.run_sums_and_min(x, adv, starts)
+    np.testing.assert_allclose(sums[0], expected, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(sums[1], np.add.reduceat(adv.numpy().astype(np.float64), starts), rtol=1e-5, atol=1e-4)
+    assert low == float(x.min())
+    x[4321] = float("nan")  # the minimum propagates NaN
+    assert np.isnan(_kernels.run_sums_and_min(x, adv, starts)[1])
