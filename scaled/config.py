@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
+import random
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
@@ -36,7 +37,7 @@ from scaled.rollout import RolloutConfig
 
 __all__ = ["ModelConfig", "EnvConfig", "AlgorithmConfig", "OptimConfig", "TrainerConfig", "EvalConfig", "Config",
            "CONFIG_DIR", "RESUME_EXEMPT", "compose_config", "load_config", "config_to_dict", "config_to_yaml",
-           "config_diff", "env_kwargs", "run_tag", "method_tag", "model_tag", "missing_keys", "RECIPE_KEYS"]
+           "config_diff", "env_kwargs", "val_task_indices", "recipe_max_steps", "run_tag", "method_tag", "model_tag", "missing_keys", "RECIPE_KEYS"]
 
 #: Where the shipped configs and their fragments live.
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
@@ -560,6 +561,33 @@ def env_kwargs(cfg: Config, split: str) -> dict[str, Any]:
     if name is not None:
         kwargs["split"] = name
     return kwargs
+
+
+def val_task_indices(num_tasks: int, val_tasks: int | None, seed: int) -> list[int]:
+    """The validation tasks: ``val_tasks`` distinct task indices of ``range(num_tasks)`` drawn with ``seed``
+    (sorted), or all of them when ``val_tasks`` is None or not smaller than ``num_tasks``.
+
+    The one definition that the single-machine trainer (``Trainer.val_task_indices``) and the verl data
+    (``scaled.verl.make_data``, val.parquet) both use, so the two validate on the same tasks.
+
+    Raises:
+        ValueError: ``num_tasks`` < 0 or ``val_tasks`` < 1 (named).
+    """
+    if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 0:
+        raise ValueError(f"num_tasks must be an int >= 0, got {num_tasks!r}")
+    _check_int("eval", "val_tasks", val_tasks, 1, allow_none=True)
+    if val_tasks is None or val_tasks >= num_tasks:
+        return list(range(num_tasks))
+    return sorted(random.Random(seed).sample(range(num_tasks), val_tasks))
+
+
+def recipe_max_steps(env: str) -> int:
+    """The turn limit the recipe sets for ``env`` (``agent.max_steps`` of ``scaled/configs/env/<env>.yaml``);
+    :class:`scaled.agent.AgentConfig`'s default for an env without a fragment (textworld)."""
+    path = CONFIG_DIR / "env" / f"{env}.yaml"
+    if not path.is_file():
+        return AgentConfig().max_steps
+    return int(compose_config(path).agent.max_steps)
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

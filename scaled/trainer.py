@@ -53,7 +53,7 @@ import empg
 from empg.io import CheckpointDir, CheckpointError, MetricsLog, check_writable, load_checkpoint_file
 from scaled.agent import Episode
 from scaled.batch import TrainRows, concatenated_rows, step_rows, trim_padding
-from scaled.config import Config, config_diff, config_to_dict, env_kwargs
+from scaled.config import Config, config_diff, config_to_dict, env_kwargs, val_task_indices
 from scaled.rollout import collect_rollouts, play_tasks, rollout_metrics
 
 __all__ = ["Trainer", "build_policy", "resolve_device", "informative_episodes", "val_metrics", "checkpoint_bytes",
@@ -66,12 +66,17 @@ OPTIMIZER_DIR = "optimizer"
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device of ``trainer.device``: ``auto`` (cuda when available, else cpu), ``cpu`` or ``cuda[:i]``.
+
+    Raises:
+        ValueError: another value, or cuda without CUDA (named ``trainer.device``).
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise ValueError(f"trainer.device must be auto, cpu or cuda[:i], got {name!r}")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("trainer.device=cuda but CUDA is not available")
+        raise ValueError(f"trainer.device={name} but CUDA is not available")
     return torch.device(name)
 
 
@@ -520,9 +525,7 @@ class Trainer:
         (a subset drawn with ``eval.seed``; all of them when the split is smaller)."""
         if self._val_tasks is None:
             n = self._val_pool()[0].num_tasks
-            k = self.cfg.eval.val_tasks
-            self._val_tasks = list(range(n)) if k is None or k >= n else sorted(
-                random.Random(self.cfg.eval.seed).sample(range(n), k))
+            self._val_tasks = val_task_indices(n, self.cfg.eval.val_tasks, self.cfg.eval.seed)
         return self._val_tasks
 
     def _val_pool(self) -> list:

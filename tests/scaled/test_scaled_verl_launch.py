@@ -174,9 +174,12 @@ def test_make_data_rows_carry_the_recipe_and_the_held_out_splits(alfworld_data):
         assert agent_config_from_extra(extra) == cfg.agent
         assert json.loads(extra["env_kwargs"])["max_steps"] == cfg.agent.max_steps == 50
     assert dataclasses.asdict(cfg.agent)["invalid_penalty"] == 0.1 and cfg.agent.win_reward == 10.0
-    # the validation rows are the single-machine trainer's validation tasks
-    assert make_data.val_task_indices(140, 128, cfg.eval.seed) == make_data.val_task_indices(140, 128, cfg.eval.seed)
-    assert len(set(make_data.val_task_indices(140, 128, 5))) == 128 and make_data.val_task_indices(3, 128, 5) == [0, 1, 2]
+    # the validation draw (one function, scaled.config.val_task_indices): distinct, sorted, seeded, all when few
+    from scaled.config import val_task_indices
+
+    drawn = val_task_indices(140, 128, cfg.eval.seed)
+    assert len(set(drawn)) == 128 and drawn == sorted(drawn) and drawn != val_task_indices(140, 128, cfg.eval.seed + 1)
+    assert val_task_indices(3, 128, 5) == [0, 1, 2] and val_task_indices(5, None, 5) == list(range(5))
     assert rows["train"][3]["extra_info"]["seed"] == cfg.trainer.seed * 1_000_003 + 3
     test_as_val = make_data.build_rows(cfg, n_train=1, val_split="test")
     assert test_as_val["val"] == test_as_val["test"]
@@ -210,6 +213,19 @@ def test_make_data_webshop_validates_on_held_out_goals(tmp_path):
     rows = make_data.build_rows(cfg, n_train=3)
     assert len(rows["test"]) == 500 and [r["extra_info"]["task_index"] for r in rows["test"]] == list(range(500))
     assert len(rows["val"]) == cfg.eval.val_tasks == 128
+    # the validation rows are the single-machine trainer's validation tasks (Trainer.val_task_indices, run on the
+    # same validation split; a fake self spares loading a model): 128 of 1,000 goals, so the draw itself counts
+    from types import SimpleNamespace
+
+    from scaled.config import env_kwargs
+    from scaled.envs import make_env
+    from scaled.trainer import Trainer
+
+    val_env = make_env(cfg.env.name, **env_kwargs(cfg, "val"))
+    trainer_like = SimpleNamespace(cfg=cfg, _val_tasks=None, _val_pool=lambda: [val_env])
+    trainer_tasks = Trainer.val_task_indices(trainer_like)
+    assert val_env.num_tasks == 1000 and trainer_tasks != list(range(128))
+    assert [r["extra_info"]["task_index"] for r in rows["val"]] == trainer_tasks
     assert {json.loads(r["extra_info"]["env_kwargs"])["split"] for r in rows["val"]} == {"validation"}  # goals [500:1500]
     assert {json.loads(r["extra_info"]["env_kwargs"])["split"] for r in rows["train"]} == {"train"}  # goals [1500:]
     assert {json.loads(r["extra_info"]["env_kwargs"])["split"] for r in rows["test"]} == {"test"}  # goals [0:500]
