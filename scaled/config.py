@@ -37,13 +37,16 @@ from scaled.rollout import RolloutConfig
 
 __all__ = ["ModelConfig", "EnvConfig", "AlgorithmConfig", "OptimConfig", "TrainerConfig", "EvalConfig", "Config",
            "CONFIG_DIR", "RESUME_EXEMPT", "compose_config", "load_config", "config_to_dict", "config_to_yaml",
-           "config_diff", "env_kwargs", "val_task_indices", "recipe_max_steps", "run_tag", "method_tag", "model_tag", "missing_keys", "RECIPE_KEYS"]
+           "config_diff", "env_kwargs", "make_split_env", "val_task_indices", "MODEL_DTYPES", "recipe_max_steps", "run_tag", "method_tag", "model_tag", "missing_keys", "RECIPE_KEYS"]
 
 #: Where the shipped configs and their fragments live.
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
 
 #: trainer.save_optimizer values.
 SAVE_OPTIMIZER = ("latest", "all", "none")
+
+#: model.dtype values (``scaled.policy.load_policy``).
+MODEL_DTYPES = ("float32", "bfloat16", "float16")
 
 #: eval.split values and the env section field each one reads.
 EVAL_SPLITS = {"test": "test_split", "val": "val_split", "train": "train_split"}
@@ -129,6 +132,14 @@ class ModelConfig:
         _check_number("model", "temperature", self.temperature, 0.0, strict=True)
         if self.reference not in ("copy", "lora", "none"):
             raise ValueError(f"model.reference must be copy, lora or none, got {self.reference!r}")
+        from scaled.sampling import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ValueError(f"model.backend must be one of {list(BACKENDS)}, got {self.backend!r}")
+        if self.dtype not in MODEL_DTYPES:
+            raise ValueError(f"model.dtype must be one of {list(MODEL_DTYPES)}, got {self.dtype!r}")
+        if not isinstance(self.path, str) or (not self.tiny and not self.path.strip()):
+            raise ValueError(f"model.path must be a hub name or a local folder, got {self.path!r}")
 
 
 @dataclass
@@ -152,6 +163,10 @@ class EnvConfig:
     500 goals)."""
 
     def __post_init__(self) -> None:
+        from scaled.envs.base import ENV_NAMES
+
+        if not isinstance(self.name, str) or self.name.lower() not in ENV_NAMES:
+            raise ValueError(f"env.name must be one of {list(ENV_NAMES)}, got {self.name!r}")
         _check_int("env", "n_tasks", self.n_tasks, 1)
         _check_int("env", "group_size", self.group_size, 1)
         if "split" in self.kwargs:
@@ -561,6 +576,31 @@ def env_kwargs(cfg: Config, split: str) -> dict[str, Any]:
     if name is not None:
         kwargs["split"] = name
     return kwargs
+
+
+def make_split_env(cfg: Config, split: str):
+    """``scaled.envs.make_env(cfg.env.name, **env_kwargs(cfg, split))``, with errors that name the setting.
+
+    Raises:
+        ValueError: an unknown ``env.name``, a keyword the env does not take (``env.kwargs.<key>``, named), or
+            the env's own data errors (missing ``data_path``, no games, ...).
+    """
+    from scaled.envs import make_env
+
+    kwargs = env_kwargs(cfg, split)
+    try:
+        return make_env(cfg.env.name, **kwargs)
+    except TypeError as err:
+        m = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if m is None:
+            raise
+        raise ValueError(f"env.kwargs.{m.group(1)}: the {cfg.env.name} environment takes no argument "
+                         f"{m.group(1)!r} ({err})") from None
+    except (ValueError, OSError) as err:
+        msg = str(err)
+        if "data_path" in msg and "env.kwargs.data_path" not in msg and err.args == (msg,):
+            err.args = (f"env.kwargs.data_path: {msg}",)  # the env names its argument; add the setting (same type)
+        raise
 
 
 def val_task_indices(num_tasks: int, val_tasks: int | None, seed: int) -> list[int]:

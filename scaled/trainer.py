@@ -53,11 +53,11 @@ import empg
 from empg.io import CheckpointDir, CheckpointError, MetricsLog, check_writable, load_checkpoint_file
 from scaled.agent import Episode
 from scaled.batch import TrainRows, concatenated_rows, step_rows, trim_padding
-from scaled.config import Config, config_diff, config_to_dict, env_kwargs, val_task_indices
+from scaled.config import Config, config_diff, config_to_dict, make_split_env, val_task_indices
 from scaled.rollout import collect_rollouts, play_tasks, rollout_metrics
 
 __all__ = ["Trainer", "build_policy", "resolve_device", "informative_episodes", "val_metrics", "checkpoint_bytes",
-           "checkpoint_footprint", "load_weights"]
+           "checkpoint_footprint", "load_weights", "check_model_path"]
 
 METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
@@ -80,6 +80,22 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def check_model_path(path: str) -> None:
+    """A ``model.path`` that names a local folder (absolute, ``./``, ``../`` or ``~``) must hold a model.
+
+    Raises:
+        ValueError: no such folder, or no ``config.json`` in it (named ``model.path``).
+    """
+    if not path.startswith(("/", "./", "../", "~")) and not pathlib.Path(path).exists():
+        return  # a hub name (e.g. Qwen/Qwen2.5-1.5B-Instruct): transformers resolves it
+    folder = pathlib.Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"model.path={path!r}: no such folder (a local model folder, or a hub name such as "
+                         f"Qwen/Qwen2.5-1.5B-Instruct; model.tiny=true builds a tiny model instead)")
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"model.path={path!r}: the folder holds no config.json (not a transformers model folder)")
+
+
 def build_policy(cfg: Config, device: torch.device):
     """Load (or build, for ``model.tiny``) the model and wrap it in a :class:`scaled.policy.Policy`."""
     from scaled.policy import load_policy
@@ -89,6 +105,8 @@ def build_policy(cfg: Config, device: torch.device):
         from scaled.tiny import build_tiny_model
 
         path = str(build_tiny_model(path or None, **cfg.model.tiny_kwargs))
+    else:
+        check_model_path(path)
     reference = cfg.model.reference if cfg.algorithm.loss.kl_coef > 0 else "none"
     return load_policy(path, reference=reference, lora=cfg.model.lora, dtype=cfg.model.dtype, device=device,
                        temperature=cfg.model.temperature, bf16=cfg.model.bf16,
@@ -223,17 +241,18 @@ class Trainer:
             self._check_resume_config(*latest)
         else:
             self._check_fresh_start()
-        self.policy = build_policy(cfg, self.device)
-        self._check_disk_space()
-        self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=cfg.optim.lr,
-                                           betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
-        self.generator = torch.Generator(device=self.device).manual_seed(cfg.trainer.seed)
+        # The environments before the model: a bad env setting or data path stops before a big model loads.
         n_envs = cfg.env.n_tasks * cfg.env.group_size
         if envs is None:
             envs = self.make_envs("train", n_envs)
         if len(envs) != n_envs:
             raise ValueError(f"envs: expected n_tasks * group_size = {n_envs} environments, got {len(envs)}")
         self.envs = envs
+        self.policy = build_policy(cfg, self.device)
+        self._check_disk_space()
+        self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=cfg.optim.lr,
+                                           betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+        self.generator = torch.Generator(device=self.device).manual_seed(cfg.trainer.seed)
         self.val_envs: list | None = None
         self._val_tasks: list[int] | None = None
         if latest is not None:
@@ -248,10 +267,7 @@ class Trainer:
 
     def make_envs(self, split: str, n: int) -> list:
         """A pool of ``n`` environments on the ``train``, ``val`` or ``test`` split (built once, reused)."""
-        from scaled.envs import make_env
-
-        kwargs = env_kwargs(self.cfg, split)
-        return [make_env(self.cfg.env.name, **kwargs) for _ in range(n)]
+        return [make_split_env(self.cfg, split) for _ in range(n)]
 
     def close(self) -> None:
         """Close the loggers and every environment of the pools."""

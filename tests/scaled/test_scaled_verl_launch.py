@@ -249,3 +249,20 @@ def test_launch_scripts_are_thin_wrappers_of_the_launcher(script, config):
     import shlex
 
     assert shlex.quote("algorithm.empg.variant='off'") in other.stdout and "Qwen2.5-7B-Instruct" in other.stdout
+
+
+def test_agent_loop_turn_limit_comes_from_the_row_or_the_recipe(tmp_path, monkeypatch):
+    """A row without agent.max_steps takes env_kwargs.max_steps, else the recipe's env fragment (no second copy)."""
+    import scaled.config
+    from scaled.verl.agent_loop import agent_config_from_extra
+
+    recipe = load_config(CONFIGS / "webshop_grpo_qwen1.5b.yaml", allow_missing=True).agent.max_steps
+    assert agent_config_from_extra({"env": "webshop"}).max_steps == recipe == 15
+    assert agent_config_from_extra({"env": "alfworld"}).max_steps == 50
+    assert agent_config_from_extra({"env": "alfworld", "env_kwargs": json.dumps({"max_steps": 7})}).max_steps == 7
+    assert agent_config_from_extra({"env": "webshop", "agent": json.dumps({"max_steps": 3})}).max_steps == 3
+    # the limit is read from the env fragment: change the fragment, the agent loop follows
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "webshop.yaml").write_text("agent:\n  max_steps: 9\n")
+    monkeypatch.setattr(scaled.config, "CONFIG_DIR", tmp_path)
+    assert agent_config_from_extra({"env": "webshop"}).max_steps == 9
