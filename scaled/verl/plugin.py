@@ -496,9 +496,15 @@ def _make_trainer_class():
 
 
 # --------------------------------------------------------------------------- config resolvers
-def run_name(outcome: str, variant: str, model_path: str, lora_rank: Any = 0) -> str:
-    """``<method>_<model>`` of a verl run, e.g. ``dapo_empg_qwen2.5-1.5b-instruct`` (``scaled.config`` naming)."""
+def run_name(outcome: str, variant: str, model_path: str, lora_rank: Any = 0, norm_adv_by_std: Any = True) -> str:
+    """``<method>_<model>`` of a verl run, e.g. ``dapo_empg_qwen2.5-1.5b-instruct`` (``scaled.config`` naming).
+
+    ``norm_adv_by_std=False`` (``algorithm.norm_adv_by_std_in_grpo``) names the outcome ``drgrpo`` (``dapo-nostd``
+    under DAPO), so Dr.GRPO and GRPO runs never share a run folder.
+    """
     variant = "off" if variant is False else str(variant)
+    if str(norm_adv_by_std).lower() in ("false", "0"):
+        outcome = "drgrpo" if str(outcome) == "grpo" else f"{outcome}-nostd"
     method = str(outcome) if variant == "off" else f"{outcome}_empg" + ("" if variant == "full" else f"-{variant}")
     model = re.sub(r"[^A-Za-z0-9._-]+", "-", str(model_path).rstrip("/").split("/")[-1]).strip("-").lower() or "model"
     return f"{method}_{model}" + ("-lora" if int(lora_rank or 0) > 0 else "")

@@ -266,3 +266,48 @@ def test_agent_loop_turn_limit_comes_from_the_row_or_the_recipe(tmp_path, monkey
     (tmp_path / "env" / "webshop.yaml").write_text("agent:\n  max_steps: 9\n")
     monkeypatch.setattr(scaled.config, "CONFIG_DIR", tmp_path)
     assert agent_config_from_extra({"env": "webshop"}).max_steps == 9
+
+
+def test_a_relaunch_with_another_config_is_refused_naming_the_keys(tmp_path, monkeypatch, capsys):
+    """The verl run folder is named by method + model and verl resumes it (resume_mode=auto): the launcher stores
+    the launch's config there and refuses a different one (scaled.config.config_diff, as scaled.train on resume)."""
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)  # runs/verl/... is relative to the working directory
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train.parquet", "val.parquet"):
+        (data / name).write_bytes(b"")
+    launched = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd, **kw: launched.append(cmd) or 0)  # no verl run here
+    config = str(CONFIGS / "alfworld_dapo_empg_qwen1.5b.yaml")
+
+    def launch_(*args):
+        n = len(launched)
+        code = launch.main(["--config", config, "--data", str(data), *args])
+        return code, len(launched) > n, capsys.readouterr().err
+
+    folder = tmp_path / "runs/verl/empg_alfworld/dapo_empg_qwen2.5-1.5b-instruct"
+    assert launch_()[:2] == (0, True)
+    saved = json.loads((folder / launch.LAUNCH_CONFIG).read_text())
+    assert saved["recipe"]["optim"]["lr"] == 1e-6 and saved["data"] == str(data.resolve())
+    code, ran, err = launch_("--nnodes", "2", "--set", "trainer.iterations=300", "trainer.save_freq=5")  # exempt
+    assert (code, ran) == (0, True), err
+    code, ran, err = launch_("--set", "optim.lr=2e-6")
+    assert (code, ran) == (2, False) and "recipe.optim.lr (1e-06 -> 2e-06)" in err and "--allow-config-change" in err
+    code, ran, err = launch_("actor_rollout_ref.actor.optim.lr=3e-6")  # a verl override counts too
+    assert (code, ran) == (2, False) and "verl.actor_rollout_ref.actor.optim.lr ('<absent>' -> '3e-6')" in err
+    with pytest.warns(RuntimeWarning, match=r"recipe\.optim\.lr"):
+        assert launch_("--set", "optim.lr=2e-6", "--allow-config-change")[:2] == (0, True)
+    assert json.loads((folder / launch.LAUNCH_CONFIG).read_text())["recipe"]["optim"]["lr"] == 2e-6  # the new values
+    # starting over (resume_mode=disable) needs no check
+    assert launch_("trainer.resume_mode=disable")[:2] == (0, True)
+    # Dr.GRPO and GRPO runs get their own folders (verl runs both as outcome grpo)
+    assert launch_("--set", "algorithm.outcome.estimator=drgrpo")[:2] == (0, True)
+    assert (tmp_path / "runs/verl/empg_alfworld/drgrpo_empg_qwen2.5-1.5b-instruct" / launch.LAUNCH_CONFIG).is_file()
+    cfg = load_config(config, ["algorithm.outcome.estimator=grpo"], allow_missing=True)
+    names = {est: launch.run_dir(launch.merge_overrides(launch.verl_overrides(
+        load_config(config, [f"algorithm.outcome.estimator={est}"], allow_missing=True), data_dir=data), [])).name
+        for est in ("grpo", "drgrpo", "dapo")}
+    assert names == {"grpo": "grpo_empg_qwen2.5-1.5b-instruct", "drgrpo": "drgrpo_empg_qwen2.5-1.5b-instruct",
+                     "dapo": "dapo_empg_qwen2.5-1.5b-instruct"} and cfg.algorithm.outcome.estimator == "grpo"
