@@ -464,7 +464,9 @@ def compose_config(path: str | pathlib.Path | None = None, overrides: Sequence[s
         for item in items:
             key = item.split("=", 1)[0].strip()
             target = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
-            if isinstance(target, DictConfig) and not isinstance(OmegaConf.select(dotlist, key), DictConfig):
+            value = OmegaConf.select(dotlist, key)
+            # a section takes a mapping, or null where it is optional (model.lora=null: full fine-tuning)
+            if isinstance(target, DictConfig) and value is not None and not isinstance(value, DictConfig):
                 raise ValueError(f"override {item!r}: {key} is a section ({OmegaConf.get_type(target).__name__}); "
                                  f"set one of its keys {sorted(str(k) for k in target.keys())}, e.g. {key}.<key>=value")
         cfg = _merge(cfg, dotlist, "the command line")
