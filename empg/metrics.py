@@ -63,6 +63,9 @@ METRICS: dict[str, str] = {
     "rollout/*": "rollout statistics (invalid answers, truncations, response length, log-prob checks)",
     "entropy/*": "token and step entropies of the recomputed (teacher-forced) forward pass",
     "success/*": "success rate per task type",
+    "rollout/logprob_recompute_max_abs_diff": "max |sampler log-prob − teacher-forced recompute| over the sampled "
+                                              "tokens (a stale sampler shows here; ≤ 1e-3 on CPU float32)",
+    "perf/weight_sync_seconds": "seconds to hand the updated weights to the sampler (vLLM backend) after the update",
     "perf/*": "wall-clock timings and throughput",
     "val/*": "the same metrics on the validation split (temperature 0.4)",
 }

@@ -32,7 +32,8 @@ class TrainRows:
         start: first target position; per-token tensors below are ``[B, L - start]`` and refer to
             the tokens ``input_ids[:, start:]`` (each predicted from the tokens before it).
         loss_mask: ``[B, L - start]`` bool, True on generated tokens.
-        rollout_logp, rollout_entropy: ``[B, L - start]`` values recorded at sampling time (0 elsewhere).
+        rollout_logp, rollout_entropy: ``[B, L - start]`` values recorded at sampling time (0 elsewhere;
+            rollout_entropy is NaN on the tokens of a sampler that reports no entropies).
         step_ids: ``[B, L - start]`` step of each token (-1 = no step). Step rows: 0 on the response.
         trajectory, step: ``[B]`` for step rows (trajectory index into ``rewards``, step index); None otherwise.
         rewards, group: ``[N]`` outcome reward and group of each trajectory.
@@ -90,6 +91,14 @@ def _values(tensor: torch.Tensor | None, what: str) -> torch.Tensor:
     return tensor
 
 
+def _entropies(step) -> torch.Tensor:
+    """The sampler's entropies of a step, or NaN placeholders when it reported none (vLLM with
+    ``entropies="none"``: the trainer's teacher-forced pass computes them; nothing reads these NaNs)."""
+    if step.entropies is None:
+        return torch.full((len(step.response_ids),), float("nan"))
+    return step.entropies
+
+
 def step_rows(episodes: Sequence[Episode], pad_id: int) -> TrainRows:
     """One row per step (verl-agent): ``[pad… prompt | response …pad]``, prompts left-, responses right-padded.
 
@@ -115,7 +124,7 @@ def step_rows(episodes: Sequence[Episode], pad_id: int) -> TrainRows:
         att[row, p_len - p : p_len + r] = 1
         loss[row, :r] = True
         lp[row, :r] = _values(s.logprobs, "logprobs")
-        ent[row, :r] = _values(s.entropies, "entropies")
+        ent[row, :r] = _entropies(s)
     rewards, group = _outcomes(episodes)
     return TrainRows(
         layout="steps", input_ids=ids, attention_mask=att, start=p_len, loss_mask=loss, rollout_logp=lp,
@@ -144,7 +153,7 @@ def concatenated_rows(episodes: Sequence[Episode], pad_id: int, eos_id: int) -> 
             ids += s.turn_ids + s.response_ids
             gen += [-1] * n_turn + [t] * n_resp
             lp += [0.0] * n_turn + _values(s.logprobs, "logprobs").tolist()
-            en += [0.0] * n_turn + _values(s.entropies, "entropies").tolist()
+            en += [0.0] * n_turn + _entropies(s).tolist()
             if s.truncated:
                 ids.append(eos_id)
                 gen.append(-1)

@@ -59,6 +59,7 @@ RESUME_EXEMPT = (
     "trainer.tensorboard", "trainer.wandb", "trainer.device", "trainer.num_threads", "trainer.save_every",
     "trainer.keep_checkpoints", "trainer.save_optimizer", "optim.micro_batch_size", "model.gradient_checkpointing",
     "rollout.env_workers", "eval.split", "eval.samples", "eval.max_tasks", "eval.batch_size",
+    "model.sampler_options", "model.logprob_chunk_bytes",
 )
 
 #: The settings that define the paper's setup (spec §6; docs/scaling_up.md, "The recipe"). They are set in
@@ -112,7 +113,8 @@ class ModelConfig:
     """Build a tiny random-init Qwen2 + BPE tokenizer offline (scaled.tiny) instead of loading ``path``;
     ``path`` is then the folder it is written to (empty: a cache folder)."""
     tiny_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments of ``scaled.tiny.build_tiny_model`` (vocab_size, hidden_size, num_layers, seed)."""
+    """Keyword arguments of ``scaled.tiny.build_tiny_model`` (vocab_size, hidden_size, num_layers, num_heads,
+    num_kv_heads, seed)."""
     dtype: str = "float32"
     """Parameter dtype; float32 keeps fp32 master weights (bf16 autocast still runs the forwards on GPU)."""
     lora: Optional[dict[str, Any]] = None
@@ -127,15 +129,23 @@ class ModelConfig:
     """Rollout sampling temperature (verl-agent: 1.0)."""
     backend: str = "hf"
     """Generation backend: hf (built-in sampler) or vllm (scaled.policy)."""
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the backend's sampler (``scaled.sampling``): for vllm e.g. {gpu_memory_utilization: 0.3,
+    sleep_level: 1, sync: memory, kv_cache_memory_bytes: ..., max_model_len: ...}; for hf {finish_check_every: 16}.
+    The trainer and the evaluation run vllm with ``entropies: none`` unless set (they recompute entropies teacher-forced)."""
+    logprob_chunk_bytes: Optional[int] = None
+    """Budget of one ``[C, V]`` float32 buffer of the chunked teacher-forced log-prob path (None: 64 MiB)."""
 
     def __post_init__(self) -> None:
         _check_number("model", "temperature", self.temperature, 0.0, strict=True)
+        if self.backend not in ("hf", "vllm"):
+            raise ValueError(f"model.backend must be hf or vllm, got {self.backend!r}")
+        if not isinstance(self.sampler_options, dict):
+            raise ValueError(f"model.sampler_options must be a mapping of sampler keyword arguments, got "
+                             f"{self.sampler_options!r}")
+        _check_int("model", "logprob_chunk_bytes", self.logprob_chunk_bytes, 1, allow_none=True)
         if self.reference not in ("copy", "lora", "none"):
             raise ValueError(f"model.reference must be copy, lora or none, got {self.reference!r}")
-        from scaled.sampling import BACKENDS
-
-        if self.backend not in BACKENDS:
-            raise ValueError(f"model.backend must be one of {list(BACKENDS)}, got {self.backend!r}")
         if self.dtype not in MODEL_DTYPES:
             raise ValueError(f"model.dtype must be one of {list(MODEL_DTYPES)}, got {self.dtype!r}")
         if not isinstance(self.path, str) or (not self.tiny and not self.path.strip()):

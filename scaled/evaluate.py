@@ -179,21 +179,26 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, split: str | None = 
     cfg = dataclasses.replace(cfg, algorithm=dataclasses.replace(cfg.algorithm, loss=no_kl))
     if checkpoint is not None:
         state = load_trained_state(checkpoint)  # before the model: a bad path fails fast
+    envs = [first]
     policy = build_policy(cfg, device)
-    if checkpoint is not None:
-        load_weights(policy.model, state["model"], f"--checkpoint {checkpoint}")
-    policy.temperature = float(cfg.eval.temperature) if not cfg.eval.greedy else 1.0
-    rollout_cfg = dataclasses.replace(cfg.rollout, greedy=cfg.eval.greedy)
-    envs = [first] + [make_split_env(cfg, split) for _ in range(min(cfg.eval.batch_size, len(tasks)) - 1)]
     episodes = []
-    try:
+    try:  # the policy's sampler (a vLLM engine) and the environments are closed however this ends
+        if checkpoint is not None:
+            load_weights(policy.model, state["model"], f"--checkpoint {checkpoint}")
+            policy.sync_sampler_weights()  # the engine was started with the initial weights
+        policy.temperature = float(cfg.eval.temperature) if not cfg.eval.greedy else 1.0
+        rollout_cfg = dataclasses.replace(cfg.rollout, greedy=cfg.eval.greedy)
+        envs += [make_split_env(cfg, split) for _ in range(min(cfg.eval.batch_size, len(tasks)) - 1)]
         for s in range(samples):
             generator = torch.Generator(device=device).manual_seed(cfg.eval.seed + s)
             episodes += play_tasks(policy, envs, tasks, agent=cfg.agent, config=rollout_cfg, generator=generator,
                                    progress=progress)
     finally:
-        for env in envs:
-            env.close()
+        try:
+            for env in envs:
+                env.close()
+        finally:
+            policy.close()
     out = summarize(episodes)
     out.update(split=split, env_split=kwargs.get("split"), num_tasks=len(tasks), split_tasks=n_split, samples=samples,
                temperature=None if cfg.eval.greedy else float(cfg.eval.temperature), greedy=bool(cfg.eval.greedy))

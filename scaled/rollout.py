@@ -167,7 +167,8 @@ def collect_rollouts(
             def advance(j: int) -> None:
                 active[j].advance(texts[j], prompt_ids=contexts[j] if agent.layout == "step" else [],
                                   turn_ids=turns[j], response_ids=gen.response_ids[j], logprobs=gen.logprobs[j],
-                                  entropies=gen.entropies[j], truncated=gen.truncated[j])
+                                  entropies=None if gen.entropies is None else gen.entropies[j],
+                                  truncated=gen.truncated[j])
 
             _map(pool, advance, range(len(active)))
             if bar is not None:

@@ -99,13 +99,14 @@ def build_tiny_tokenizer(vocab_size: int = 512):
     return fast
 
 
-def _model_config(vocab_size: int, hidden_size: int, num_layers: int, seed: int) -> dict[str, Any]:
+def _model_config(vocab_size: int, hidden_size: int, num_layers: int, num_heads: int, num_kv_heads: int,
+                  seed: int) -> dict[str, Any]:
     return {
         "vocab_size": vocab_size,
         "hidden_size": hidden_size,
         "num_hidden_layers": num_layers,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
+        "num_attention_heads": num_heads,
+        "num_key_value_heads": num_kv_heads,
         "intermediate_size": 2 * hidden_size,
         "max_position_embeddings": 4096,
         "seed": seed,
@@ -118,6 +119,8 @@ def build_tiny_model(
     vocab_size: int = 512,
     hidden_size: int = 64,
     num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
     seed: int = 0,
     overwrite: bool = False,
 ) -> pathlib.Path:
@@ -126,7 +129,11 @@ def build_tiny_model(
     Args:
         path: target folder; default ``default_cache_dir() / tiny-<hash of the settings>``.
         vocab_size: BPE vocabulary size (the model's embedding matches the tokenizer's length).
-        hidden_size, num_layers: model size (4 attention heads, 2 KV heads, MLP 2·hidden).
+        hidden_size, num_layers: model size (MLP 2·hidden).
+        num_heads, num_kv_heads: attention heads and key/value heads (grouped-query attention); the
+            head dimension is ``hidden_size / num_heads``. vLLM's CPU attention needs head_dim 32, 64,
+            80, …: the smoke config uses hidden 64 with one head (head_dim 64); the default 4 heads
+            of hidden 64 give head_dim 16, which only the transformers path runs.
         seed: torch seed for the random initialisation.
         overwrite: rebuild even when ``path`` already holds a model built with these settings.
 
@@ -136,12 +143,15 @@ def build_tiny_model(
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    for name, v, lo in (("hidden_size", hidden_size, 8), ("num_layers", num_layers, 1)):
-        if not isinstance(v, int) or v < lo:
+    for name, v, lo in (("hidden_size", hidden_size, 8), ("num_layers", num_layers, 1), ("num_heads", num_heads, 1),
+                        ("num_kv_heads", num_kv_heads, 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
-    if hidden_size % 4:
-        raise ValueError(f"hidden_size must be divisible by 4 (the number of attention heads), got {hidden_size}")
-    settings = _model_config(vocab_size, hidden_size, num_layers, seed)
+    if hidden_size % num_heads:
+        raise ValueError(f"hidden_size must be divisible by num_heads={num_heads}, got {hidden_size}")
+    if num_heads % num_kv_heads:
+        raise ValueError(f"num_heads={num_heads} must be divisible by num_kv_heads, got {num_kv_heads}")
+    settings = _model_config(vocab_size, hidden_size, num_layers, num_heads, num_kv_heads, seed)
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     target = pathlib.Path(path) if path is not None else default_cache_dir() / f"tiny-{digest}"
     stamp = target / "empg_tiny.json"

@@ -108,9 +108,16 @@ def build_policy(cfg: Config, device: torch.device):
     else:
         check_model_path(path)
     reference = cfg.model.reference if cfg.algorithm.loss.kl_coef > 0 else "none"
+    options = dict(cfg.model.sampler_options)
+    if cfg.model.backend == "vllm":
+        # The trainer recomputes every token's entropy teacher-forced (old log-probs and entropies in one
+        # pass); the sampler need not run that pass a second time. Evaluation needs no entropies.
+        options.setdefault("entropies", "none")
+    extra = {} if cfg.model.logprob_chunk_bytes is None else {"logprob_chunk_bytes": int(cfg.model.logprob_chunk_bytes)}
     return load_policy(path, reference=reference, lora=cfg.model.lora, dtype=cfg.model.dtype, device=device,
                        temperature=cfg.model.temperature, bf16=cfg.model.bf16,
-                       gradient_checkpointing=cfg.model.gradient_checkpointing, backend=cfg.model.backend)
+                       gradient_checkpointing=cfg.model.gradient_checkpointing, backend=cfg.model.backend,
+                       sampler_options=options, **extra)
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: str) -> list[str]:
@@ -249,31 +256,40 @@ class Trainer:
             raise ValueError(f"envs: expected n_tasks * group_size = {n_envs} environments, got {len(envs)}")
         self.envs = envs
         self.policy = build_policy(cfg, self.device)
-        self._check_disk_space()
-        self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=cfg.optim.lr,
-                                           betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
-        self.generator = torch.Generator(device=self.device).manual_seed(cfg.trainer.seed)
-        self.val_envs: list | None = None
-        self._val_tasks: list[int] | None = None
-        if latest is not None:
-            self.load_state(latest[1])
-        else:
-            # A fresh start (or resume=false) owns out_dir: drop the checkpoints and metrics of an
-            # earlier run, which would otherwise be resumed from or appended to (iterations 1, 2, 1, 2, …).
-            for folder in (self.checkpoints, self.optimizer_checkpoints):
-                for step in folder.steps():
-                    folder.path(step).unlink()
-            self.metrics_log.truncate(-1)
+        try:
+            self._check_disk_space()
+            self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=cfg.optim.lr,
+                                               betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+            self.generator = torch.Generator(device=self.device).manual_seed(cfg.trainer.seed)
+            self.val_envs: list | None = None
+            self._val_tasks: list[int] | None = None
+            if latest is not None:
+                self.load_state(latest[1])
+            else:
+                # A fresh start (or resume=false) owns out_dir: drop the checkpoints and metrics of an
+                # earlier run, which would otherwise be resumed from or appended to (iterations 1, 2, 1, 2, …).
+                for folder in (self.checkpoints, self.optimizer_checkpoints):
+                    for step in folder.steps():
+                        folder.path(step).unlink()
+                self.metrics_log.truncate(-1)
+        except BaseException:
+            self.policy.close()  # the vLLM engine (a no-op for hf): nothing else would shut it down
+            raise
 
     def make_envs(self, split: str, n: int) -> list:
         """A pool of ``n`` environments on the ``train``, ``val`` or ``test`` split (built once, reused)."""
         return [make_split_env(self.cfg, split) for _ in range(n)]
 
     def close(self) -> None:
-        """Close the loggers and every environment of the pools."""
+        """Close the loggers, every environment of the pools and the policy's sampler (the vLLM engine)."""
         self.close_loggers()
-        for env in (self.envs or []) + (self.val_envs or []):
-            env.close()
+        try:
+            for env in (self.envs or []) + (self.val_envs or []):
+                env.close()
+        finally:
+            close = getattr(getattr(self, "policy", None), "close", None)
+            if callable(close):
+                close()
 
     # ------------------------------------------------------------------ run folder checks
     def _check_resume_config(self, step: int, state: dict[str, Any]) -> None:
@@ -408,10 +424,12 @@ class Trainer:
     def _recompute_metrics(rows: TrainRows, rec: dict[str, torch.Tensor]) -> dict[str, float]:
         """How far the sampler's recorded values are from the teacher-forced recomputation (max |Δ|)."""
         mask = rows.loss_mask
-        return {
-            "rollout/logprob_recompute_max_abs_diff": float((rec["old_logp"] - rows.rollout_logp)[mask].abs().max()),
-            "entropy/rollout_recompute_max_abs_diff": float((rec["entropy"] - rows.rollout_entropy)[mask].abs().max()),
-        }
+        out = {"rollout/logprob_recompute_max_abs_diff": float((rec["old_logp"] - rows.rollout_logp)[mask].abs().max())}
+        # Samplers that report no entropies (vLLM with entropies="none") leave NaN in rollout_entropy: nothing to compare.
+        reported = mask & ~torch.isnan(rows.rollout_entropy)
+        if bool(reported.any()):
+            out["entropy/rollout_recompute_max_abs_diff"] = float((rec["entropy"] - rows.rollout_entropy)[reported].abs().max())
+        return out
 
     def compute_advantages(self, rows: TrainRows, entropy: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Token advantages ``[B, L - start]`` from the registry (outcome ± EMPG, one pass) and ``empg/*`` statistics.
@@ -489,11 +507,23 @@ class Trainer:
         out["policy/optimizer_steps"] = float(len(grad_norms))
         return out
 
-    def _sync_sampler(self) -> None:
-        """Hand the updated weights to the sampler before the next rollout (vLLM backend; no-op for HF)."""
+    def _sync_sampler(self) -> float | None:
+        """Hand the updated weights to the sampler before the next rollout (vLLM backend; no-op for HF).
+
+        Returns the seconds the sync took (``perf/weight_sync_seconds``), None for a sampler without one.
+        """
         sync = getattr(self.policy, "sync_sampler_weights", None)
-        if callable(sync):
-            sync()
+        if not callable(sync):
+            return None
+        stats = sync() or {}
+        return float(stats["seconds"]) if "seconds" in stats else None
+
+    def _sleep_sampler(self) -> None:
+        """Free the sampler's accelerator memory for the update (vLLM sleep mode, ``model.sampler_options.sleep_level``;
+        a no-op otherwise). The sync after the update wakes it."""
+        sleep = getattr(self.policy, "sleep_sampler", None)
+        if callable(sleep):
+            sleep()
 
     def train_step(self) -> dict[str, Any]:
         """One iteration: rollout, advantages, update. Returns the metrics row (not yet written)."""
@@ -511,6 +541,7 @@ class Trainer:
             metrics["policy/skipped_update"] = 1.0
         else:
             rows = self._layout(episodes)
+            self._sleep_sampler()  # the sampler is not needed again before the sync below
             rec = self._recompute(rows)
             metrics.update(self._recompute_metrics(rows, rec))
             mask = rows.loss_mask
@@ -526,7 +557,9 @@ class Trainer:
             metrics["policy/advantage_mean"] = float(adv[mask].mean())
             metrics.update(self._update(rows, rec["old_logp"], rec["ref_logp"], adv))
             metrics["policy/skipped_update"] = 0.0
-            self._sync_sampler()
+            sync_seconds = self._sync_sampler()
+            if sync_seconds is not None:
+                metrics["perf/weight_sync_seconds"] = sync_seconds
         self.iteration += 1
         dt = time.time() - t0
         n_tokens = sum(len(s.response_ids) for eps in rounds for e in eps for s in e.steps)

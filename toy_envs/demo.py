@@ -2,14 +2,17 @@
 
     python -m toy_envs.demo --out runs/demo            # the full demo (the Makefile's `make demo`)
     python -m toy_envs.demo --out /tmp/d --quick       # a reduced budget (smoke test)
+    python -m toy_envs.demo --out runs/demo_fresh --seeds 200,201,202,203,204,205,206,207,208,209
+                                                       # a fresh block of seeds (never used in development)
 
 The four methods (:data:`METHODS`: ``grpo``, ``empg`` = GRPO + EMPG, ``dapo``, ``dapo_empg``) share
 every hyper-parameter in :data:`DEMO_DEFAULTS` (tabular softmax policy, the same optimiser, learning
 rate, loss, group size and tasks per update). They differ only in the outcome advantage (GRPO, or
 DAPO's dynamic sampling with refill, :class:`empg.OutcomeConfig`) and in ``empg="full"`` (Eq. 7–12
 with the paper's k = k′ = 1, ζ = 0.1). With the demo's REINFORCE loss there is no probability ratio,
-so DAPO's clip-higher plays no part: DAPO here *is* dynamic sampling with refill. Seeds are 0..N−1
-for every method, so a seed's runs start from the same generator state (paired comparisons).
+so DAPO's clip-higher plays no part: DAPO here *is* dynamic sampling with refill. Every method runs
+the same seeds (0..N−1 by default, or the ``--seeds`` list), so a seed's runs start from the same
+generator state (paired comparisons).
 
 Reported per method, over seeds:
 

@@ -400,7 +400,7 @@ plt.show()
 # Look at the `H range` column. After 4 updates the policy is still close to uniform ($\log 4 \approx 1.386$
 # nats), so the batch's step entropies differ by only a few hundredths of a nat. Eq. 12 stretches
 # whatever range there is to $[0, 1]$, so $g$ spans its full range all the same: EMPG reacts to
-# *relative* confidence within the batch, however small the differences are (notebook 6 meets the
+# *relative* confidence within the batch, however small the differences are (notebook 8 meets the
 # extreme case).
 #
 # The other columns are the previous section on real data. The sum of $g\lVert\nabla\rVert$ is
@@ -419,7 +419,7 @@ plt.show()
 # (KeyDoor, default layout, 10 seeds, SGD; `docs/toys.md`, section "Reproducing the paper in
 # miniature"). There, the area under the success curve of GRPO + EMPG is +0.030 [+0.003, +0.057]
 # above GRPO's, and DAPO + EMPG's +0.037 [+0.016, +0.058] above DAPO's (paired per-seed
-# differences, 95% intervals). The same experiment's TextWorld part shows no gain (notebook 5).
+# differences, 95% intervals). The same experiment's TextWorld part shows no gain (notebook 7).
 
 # %%
 for r in results:

@@ -11,35 +11,37 @@
 # ---
 
 # %% [markdown]
-# # 3. EMPG vs GRPO on a long-horizon gridworld
+# # 3. EMPG vs GRPO on a long-horizon gridworld: learning curves
 #
 # Notebooks 1 and 2 worked on hand-made numbers. Here we **train** on `toy_envs/KeyDoor-v0`: take
 # the key, open the door, reach the goal. The reward is 1 on success and 0 otherwise, and it comes
 # only at the end of a 22-step optimal path. That is the paper's setting in miniature: a long
 # horizon and a sparse outcome.
 #
-# * **Policy**: a tabular softmax $\pi(a\mid s) = \mathrm{softmax}(\theta_s)$ (`empg.policies.TabularSoftmaxPolicy`),
+# * **Policy**: a tabular softmax $\pi(a\mid s) = \mathrm{softmax}(\theta_s)$ (`toy_envs.policies.TabularSoftmaxPolicy`),
 #   starting uniform. Each step is one action, so a step's entropy is the entropy of one distribution.
-# * **Trainer**: `empg.trainer.train`. Each update plays `group_size` episodes of each of
+# * **Trainer**: `toy_envs.train.train`. Each update plays `group_size` episodes of each of
 #   `tasks_per_update` tasks, computes the GRPO advantage per group, optionally modulates it with
 #   EMPG (Eq. 7–12, $k=k'=1$, $\zeta=0.1$), and takes one REINFORCE step.
 # * **The only difference** between a method and its EMPG version is `empg="off"` vs `empg="full"`.
 #
-# We measure three things: learning curves with confidence bands over seeds, Proposition 1 during
-# training, and the size of each update (KL between consecutive policies).
+# This notebook is about one thing: the learning curves of four methods, one line per seed, and why
+# one of them can fail. The same kind of runs are measured two more ways in the next two notebooks:
+# [4. Proposition 1 during training](04_prop1_during_training.ipynb) and
+# [5. How far each update moves the policy (KL)](05_kl_between_updates.ipynb).
 
 # %%
-SCALE = 1  # 1 = quick (CI: 4 seeds per method); 5 = 20 seeds, tighter bands
-
-import math
+SCALE = 1  # 1 = quick (CI: 4 seeds per method); 3 = 12 seeds
 
 import gymnasium as gym
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 import toy_envs  # noqa: F401  (registers the env ids)
-from toy_envs.train import ToyTrainConfig, train
-from toy_envs.demo import DEMO_DEFAULTS, ENV_KWARGS, mean_ci
+from toy_envs.demo import DEMO_DEFAULTS, ENV_KWARGS, LABELS, mean_ci
+from toy_envs.policies import TabularSoftmaxPolicy
+from toy_envs.train import ToyTrainConfig, collect_rollouts, compute_step_advantages, train
 
 torch.set_num_threads(1)
 N_SEEDS = 4 * SCALE
@@ -48,18 +50,47 @@ UPDATES = 30
 # %% [markdown]
 # ## The setting, and why it needs care
 #
-# At the env's default step limit (3 × optimal = 66 steps) a uniformly random policy almost never
-# reaches the goal (see `docs/toys.md`: 0.0% in 2,000 episodes). Every GRPO group is then all zeros,
-# its advantage is zero, and neither method learns anything. This is the toy version of "the base
-# model must sometimes succeed". We use the same fix as `make demo`: the step limit is raised to
-# 100 steps, where a random policy succeeds about 0.5% of the time, so a batch of 32 episodes
-# occasionally contains a success.
-#
-# The hyper-parameters are the demo's (`toy_envs.demo.DEMO_DEFAULTS`, tuned once on seeds that the
-# demo does not report): plain SGD on the REINFORCE loss summed over an episode's steps, so that
-# an update's size is proportional to the advantages that EMPG rescales.
+# How often does a uniformly random policy reach the goal? If the answer is "never", every GRPO
+# group is all zeros, its advantage is zero, and no method learns anything. The next cell measures
+# it with the protocol of the table in `docs/toys.md` ("How hard is exploration?"): 2,000 episodes,
+# `reset(seed=episode)`, uniform actions from one seeded generator. It does so at the env's default
+# step limit (3 × optimal = 66 steps, the table's column) and at the 100 steps that `make demo` and this
+# notebook use.
 
 # %%
+def random_policy_wins(max_steps, episodes=2000):
+    """Wins of a uniformly random policy on the default KeyDoor layout (docs/toys.md's protocol)."""
+    walk_env = gym.make("toy_envs/KeyDoor-v0", max_steps=max_steps).unwrapped  # same dynamics, no checker wrappers
+    rng = np.random.default_rng(0)  # one generator for all episodes, as in the docs' script
+    wins = 0
+    for episode in range(episodes):
+        walk_env.reset(seed=episode)
+        done = False
+        while not done:
+            _, _, terminated, truncated, info = walk_env.step(int(rng.integers(4)))
+            done = terminated or truncated
+        wins += info["success"]
+    return wins
+
+
+random_wins = {limit: random_policy_wins(limit) for limit in (66, ENV_KWARGS["max_steps"])}
+for limit, wins in random_wins.items():
+    print(f"step limit {limit:3d}: the random policy wins {wins} of 2000 episodes = {wins / 20:.2f}%")
+print("docs/toys.md, limit 66 (3x optimal): 0.05%")
+
+# %% [markdown]
+# At the default limit the random policy wins about once in 2,000 episodes (the same number as
+# `docs/toys.md`, since the protocol is the same). A batch of 32 episodes then almost never holds a
+# success. At 100 steps it wins several times as often, so a batch *occasionally* holds one. This is
+# the toy version of "the base model must sometimes succeed". We use the demo's setting: the
+# 100-step limit and the demo's hyper-parameters (`toy_envs.demo.DEMO_DEFAULTS`, tuned once on seeds
+# that the demo does not report): plain SGD on the REINFORCE loss summed over an episode's steps, so
+# that an update's size is proportional to the advantages that EMPG rescales.
+
+# %%
+assert random_wins[66] == 1  # docs/toys.md: 0.05% = 1 of 2,000 (this cell follows its script)
+assert random_wins[ENV_KWARGS["max_steps"]] > 2 * random_wins[66]
+
 env = gym.make("toy_envs/KeyDoor-v0", render_mode="ansi", **ENV_KWARGS)
 obs, info = env.reset(seed=0)
 print(env.render())
@@ -78,8 +109,13 @@ print("shared config:", config)
 # * `dapo_empg`: DAPO + EMPG, the combination with the paper's best numbers (spec §6).
 #
 # Seed $s$ fixes the policy initialisation, the task draws and the action sampling, and it is the
-# same for every method. We also keep the Proposition 1 records (every step's entropy, Rényi-2
-# entropy and squared score norm) every 5 updates.
+# same for every method. These are the demo's four methods on the demo's seeds 0, 1, ... with half
+# its updates (30 instead of 60), so the curves here are the first half of the demo's.
+#
+# **Predict before you run the next cell.** Before the first success every group is all failures.
+# (1) What is GRPO's update then? (2) EMPG's advantage is $g\,A + \zeta f_{t+1}$, centred over the
+# batch (Eq. 7–8): is it zero too? (3) Which of the four methods, if any, do you expect to end some
+# seeds with a confident policy that never reaches the goal?
 
 # %%
 def make_env():
@@ -91,7 +127,7 @@ METHODS = {"grpo": "C0", "empg": "C3", "dapo": "C2", "dapo_empg": "C1"}
 runs = {m: [] for m in METHODS}
 for seed in range(N_SEEDS):
     for method in runs:
-        cfg = ToyTrainConfig.for_method(method, seed=seed, progress=False, plot=False, prop1_every=5, **config)
+        cfg = ToyTrainConfig.for_method(method, seed=seed, progress=False, plot=False, **config)
         runs[method].append(train(cfg, make_env))
 for method, results in runs.items():
     print(f"{method:10s} {sum(r.wall_time for r in results):5.1f} s for {len(results)} runs")
@@ -102,66 +138,101 @@ def curves(method, key):
 
 
 # %% [markdown]
-# ## Learning curves with 95% confidence bands
+# ## Learning curves, one line per seed
 #
-# Each line is the mean training success rate over seeds; the band is the 95% Student-t interval of
-# that mean (`toy_envs.demo.mean_ci`). With only a few seeds the bands are wide: read them before
-# reading the gap between the lines. The success rate is measured on the first round of rollouts
-# of each update, so every method is scored on the same number of episodes per point. DAPO,
-# however, *trains* on more episodes (its refill rounds); the table counts them.
+# A thin line is one seed; the thick line is the mean over seeds. With a handful of seeds a
+# confidence band says little and leaves the valid range (a success rate above 1, an entropy below
+# 0); single seeds show what actually happened, and every one of them stays in range. The success
+# rate is measured on the first round of rollouts of each update, so every method is scored on the
+# same number of episodes per point. DAPO, however, *trains* on more episodes (its refill rounds);
+# the table counts them.
 
 # %%
-def band(ax, method, key, **kw):
+def per_seed_lines(ax, method, key):
     c = curves(method, key)
-    stats = [mean_ci(c[:, i].tolist()) for i in range(c.shape[1])]
-    m = torch.tensor([s[0] for s in stats])
-    h = torch.tensor([0.0 if math.isnan(s[1]) else s[1] for s in stats])
     x = torch.arange(1, c.shape[1] + 1)
-    ax.plot(x, m, label=f"{method} ({c.shape[0]} seeds)", color=METHODS[method])
-    ax.fill_between(x, m - h, m + h, alpha=0.2, color=METHODS[method], **kw)
+    for row in c:
+        ax.plot(x, row, color=METHODS[method], lw=0.7, alpha=0.45)
+    ax.plot(x, c.mean(0), color=METHODS[method], lw=2.4, label=f"{LABELS[method]} (mean of {c.shape[0]})")
 
 
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-for method in METHODS:
-    band(axes[0], method, "charts/success_rate")
-    band(axes[1], method, "charts/episode_length")
-    band(axes[2], method, "policy/entropy_mean")
-axes[0].set(ylabel="success rate", ylim=(-0.02, 1.02))
-axes[1].set(ylabel="episode length (steps)")
-axes[2].set(ylabel="mean step entropy (nats)")
-for ax in axes:
-    ax.set_xlabel("update")
+fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+panels = [("charts/success_rate", "success rate", (-0.02, 1.02)),
+          ("charts/episode_length", "episode length (steps)", (0, ENV_KWARGS["max_steps"] + 2)),
+          ("policy/entropy_mean", "mean step entropy (nats)", (0, np.log(4) + 0.05))]
+for ax, (key, label, ylim) in zip(axes, panels):
+    for method in METHODS:
+        per_seed_lines(ax, method, key)
+    ax.plot([], [], color="gray", lw=0.7, alpha=0.6, label="thin: one seed")
+    ax.set(xlabel="update", ylabel=label, ylim=ylim)
     ax.grid(alpha=0.3)
-axes[0].legend(fontsize=8)
-fig.suptitle(f"KeyDoor-v0 (default layout, {ENV_KWARGS}), mean ± 95% CI")
+    ax.legend(fontsize=7)
+fig.suptitle(f"KeyDoor-v0 (default layout, {ENV_KWARGS}): {N_SEEDS} seeds per method")
 plt.tight_layout()
 plt.show()
 
+# %% [markdown]
+# The table counts, per method, the seeds that never had a successful training episode and the seeds
+# that **collapsed**: the last update's mean step entropy is below 0.3 nats (a uniform policy has
+# $\log 4 \approx 1.39$) while the last 5 updates had no success at all. A collapsed policy is
+# confident and never reaches the goal.
+
 # %%
-print(f"{'method':10s} {'final success (last 5)':>24s} {'AUC':>16s} {'never succeeded':>16s} {'episodes trained on':>20s}")
+COLLAPSE_ENTROPY = 0.3
+
+
+def collapsed(method):
+    """Per seed: near-deterministic at the end, and no success in the last 5 updates."""
+    final_entropy = curves(method, "policy/entropy_mean")[:, -1]
+    return (final_entropy < COLLAPSE_ENTROPY) & (curves(method, "charts/success_rate")[:, -5:].max(1).values == 0)
+
+
+print(f"{'method':12s} {'final success (last 5)':>24s} {'AUC':>16s} {'never succeeded':>16s} {'collapsed':>10s} "
+      f"{'episodes trained on':>20s}")
+summary = {}
 for method in runs:
     c = curves(method, "charts/success_rate")
     final, auc = mean_ci(c[:, -5:].mean(1).tolist()), mean_ci(c.mean(1).tolist())
     never = int((c.max(1).values == 0).sum())
+    n_collapsed = int(collapsed(method).sum())
     episodes = float(curves(method, "charts/episodes")[:, -1].mean())
-    print(f"{method:10s} {final[0]:15.3f} ± {final[1]:.3f} {auc[0]:8.3f} ± {auc[1]:.3f} {never:10d}/{c.shape[0]} {episodes:20.0f}")
+    summary[method] = dict(final=final[0], never=never, collapsed=n_collapsed, episodes=episodes)
+    print(f"{LABELS[method]:12s} {final[0]:15.3f} ± {final[1]:.3f} {auc[0]:8.3f} ± {auc[1]:.3f} "
+          f"{never:10d}/{c.shape[0]} {n_collapsed:7d}/{c.shape[0]} {episodes:20.0f}")
 
 # %% [markdown]
-# **What this small run shows** (4 seeds, 30 updates; the numbers are printed above).
+# **What this small run shows** (the numbers are the table's; the next cell asserts each statement,
+# at this notebook's `SCALE`).
 #
-# * **DAPO and DAPO+EMPG** learn the layout on every seed, and their curves lie on top of each
-#   other. Part of their speed is bought: while nothing succeeds, dynamic sampling draws up to 4
-#   rounds of rollouts per update, so they see several times more episodes (last column).
+# * **DAPO and DAPO + EMPG** learn on every seed. Part of their speed is bought: while nothing
+#   succeeds, dynamic sampling draws up to 4 rounds of rollouts per update, so they train on more
+#   episodes (last column).
 # * **GRPO** waits for a lucky success. Until then every group is all zeros and its advantage is
-#   exactly zero. In this run one of the four seeds had not started learning after 30 updates
-#   (two of eight when we tried 8 seeds), hence the wide band.
-# * **GRPO+EMPG** does worst here. On 3 of the 4 seeds (5 of 8 when we tried 8) the mean step
-#   entropy collapses toward zero before the policy finds the goal, and every episode runs to the
-#   step limit. The next section explains why, and why dynamic sampling prevents it.
+#   exactly zero, so its policy stays uniform: its entropy lines stay at $\log 4$ until the first
+#   success. None of its seeds collapses.
+# * **GRPO + EMPG** is the only method with collapsed seeds (the "collapsed" column): the mean step
+#   entropy falls toward zero before the policy finds the goal, and every episode runs to the step
+#   limit. The next section explains why, and why dynamic sampling prevents it.
 #
-# With 4 seeds, differences smaller than the bands mean nothing. Raise `SCALE` for tighter bands.
-#
-# ## Why GRPO+EMPG can collapse before the first success
+# With 4 seeds, differences smaller than the spread of the thin lines mean nothing; raise `SCALE`
+# for more. The demo runs the same four methods on 10 seeds for 60 updates
+# (`python -m toy_envs.demo --out runs/demo`); its numbers are in the README and in the table of
+# notebook 8.
+
+# %%
+for method in ("dapo", "dapo_empg"):
+    assert summary[method]["never"] == 0 and summary[method]["collapsed"] == 0, method
+    assert float(curves(method, "charts/success_rate")[:, -5:].mean(1).min()) > 0.9, method  # every seed learned
+    assert summary[method]["episodes"] > summary["grpo"]["episodes"], method
+assert summary["grpo"]["collapsed"] == 0
+assert summary["empg"]["collapsed"] >= 1
+# GRPO does not move before its first success: the entropy stays at log 4 until then
+for r in runs["grpo"]:
+    first = next((i for i, s in enumerate(r.curve()) if s > 0), len(r.history))
+    assert all(abs(h - np.log(4)) < 1e-6 for h in r.curve("policy/entropy_mean")[:first])
+
+# %% [markdown]
+# ## Why GRPO + EMPG can collapse before the first success
 #
 # Before the first success every group is all zeros, so the GRPO advantage is exactly zero and GRPO
 # does not move. EMPG's modulated advantage is *not* zero there. The scaled part $g\cdot A$ vanishes,
@@ -169,33 +240,39 @@ for method in runs:
 # is an intrinsic reward for "the next step is confident", and nothing about the goal. In a
 # gridworld it feeds on itself. An action that bumps into a wall leaves the agent in the same state,
 # so if that state is confident the bump earns the largest bonus, and the policy grows *more*
-# confident of it. The collapsed policies end up walking into one wall for the whole episode.
-# DAPO's dynamic sampling drops all-failure groups before the modulation sees them, so the bonus
-# only ever reshapes a real outcome signal.
+# confident of it. DAPO's dynamic sampling drops all-failure groups before the modulation sees them,
+# so the bonus only ever reshapes a real outcome signal.
 #
-# We check the mechanism on one all-failure batch from a randomly initialised policy (at the env's
-# default 66-step limit nothing succeeds).
+# We look at one all-failure batch from a randomly initialised policy (at the env's default 66-step
+# limit, where the cell above found one win in 2,000 random episodes).
 
 # %%
-from toy_envs.train import collect_rollouts, compute_step_advantages
-from toy_envs.policies import TabularSoftmaxPolicy
+def next_step_index(batch):
+    """For every step row, the row of the same episode's next step, or -1 for a last step."""
+    key = {(int(t), int(s)): i for i, (t, s) in enumerate(zip(batch.trajectory, batch.step))}
+    return torch.tensor([key.get((int(t), int(s) + 1), -1) for t, s in zip(batch.trajectory, batch.step)])
 
-torch.manual_seed(0)
-probe_policy = TabularSoftmaxPolicy(int(env.observation_space.n), 4, init_std=1.0)
-probe = collect_rollouts(probe_policy, lambda: gym.make("toy_envs/KeyDoor-v0").unwrapped, [0, 1], group_size=8,
-                         generator=torch.Generator().manual_seed(0))
+
+def all_failure_batch(seed):
+    torch.manual_seed(seed)
+    policy = TabularSoftmaxPolicy(int(env.observation_space.n), 4, init_std=1.0)
+    batch = collect_rollouts(policy, lambda: gym.make("toy_envs/KeyDoor-v0").unwrapped, [0, 1], group_size=8,
+                             generator=torch.Generator().manual_seed(seed))
+    assert int(batch.success.sum()) == 0, "this batch has a success; pick another seed"
+    return batch
+
+
+probe = all_failure_batch(0)
 print(f"{probe.num_episodes} episodes, {probe.num_steps} steps, successes: {int(probe.success.sum())}")
 adv_grpo, _ = compute_step_advantages(probe, ToyTrainConfig.for_method("grpo"))
 adv_empg, _ = compute_step_advantages(probe, ToyTrainConfig.for_method("empg"))
 
-# The next step of each step row (rows are stored time-major: all episodes' step 0, then step 1, ...).
-key = {(int(t), int(s)): i for i, (t, s) in enumerate(zip(probe.trajectory, probe.step))}
-nxt = torch.tensor([key.get((int(t), int(s) + 1), -1) for t, s in zip(probe.trajectory, probe.step)])
+nxt = next_step_index(probe)
 has_next = nxt >= 0
 state = torch.tensor(probe.records)
 bump = has_next & (state == state[nxt.clamp_min(0)])  # the agent did not move (a wall, or the closed door)
 
-fig, ax = plt.subplots(figsize=(6, 3.8))
+fig, ax = plt.subplots(figsize=(6.5, 4))
 h_next = probe.step_entropy[nxt.clamp_min(0)]
 ax.scatter(h_next[has_next & ~bump], adv_empg[has_next & ~bump], s=6, alpha=0.4, label="moved")
 ax.scatter(h_next[bump], adv_empg[bump], s=6, alpha=0.4, c="C3", label="bumped (same state next)")
@@ -205,11 +282,14 @@ ax.set(xlabel="entropy of the next step (nats)", ylabel="EMPG advantage of this 
 ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
+print(f"GRPO advantage: all zero = {bool(torch.all(adv_grpo == 0))}; EMPG advantage: mean {float(adv_empg.mean()):.1e}, "
+      f"range [{float(adv_empg.min()):+.4f}, {float(adv_empg.max()):+.4f}]")
 
 # %% [markdown]
-# And here is what the collapsed GRPO+EMPG policies do. We play one episode of each final policy
-# from the start, sampling its actions, and count the distinct states it visits and how often a
-# move left the agent where it was.
+# The EMPG advantage falls on one decreasing curve of the entropy of the next step: the lower that entropy, the
+# larger the advantage, whatever the outcome. Now what the collapsed GRPO + EMPG policies do. We play
+# one episode of each final GRPO + EMPG policy from the start, sampling its actions, and count the
+# distinct states it visits and how often a move left the agent where it was.
 
 # %%
 def sampled_walk(policy, steps=100, seed=0):
@@ -227,141 +307,80 @@ def sampled_walk(policy, steps=100, seed=0):
     return len(seen), stayed, bool(reward > 0)
 
 
-for seed, r in enumerate(runs["empg"]):
-    n_states, stayed, won = sampled_walk(r.policy)
-    print(f"GRPO+EMPG seed {seed}: final step entropy {r.curve('policy/entropy_mean')[-1]:.2f}, one episode visits "
-          f"{n_states} states, stays put on {stayed} moves, reaches the goal: {won}")
+walks = {}
+for seed, (r, is_collapsed) in enumerate(zip(runs["empg"], collapsed("empg").tolist())):
+    walks[seed] = sampled_walk(r.policy)
+    n_states, stayed, won = walks[seed]
+    print(f"GRPO+EMPG seed {seed} ({'collapsed' if is_collapsed else 'not collapsed'}): final step entropy "
+          f"{r.curve('policy/entropy_mean')[-1]:.2f}, one episode visits {n_states} states, stays put on {stayed} "
+          f"of its moves, reaches the goal: {won}")
 
 # %% [markdown]
-# ### Check your understanding
-# On an all-failure batch the GRPO advantage is zero everywhere. The EMPG advantage is the centred
-# bonus: Eq. 12 then Eq. 11 by hand, $\zeta f$ of the next step, 0 for last steps, minus the batch
-# mean (Eq. 7). Its mean is zero, but it is not zero.
+# A collapsed policy visits a few states and spends most of its moves walking into a wall, exactly
+# what the bonus paid for. (The next cell checks this on every collapsed seed: fewer than 10 states,
+# and more than half of the moves stay put.)
 
 # %%
-assert int(probe.success.sum()) == 0
-assert torch.all(adv_grpo == 0)
-H = probe.step_entropy
-h_tilde = (H - H.min()) / (H.max() - H.min() + 1e-8)  # Eq. 12
-f = torch.exp(-1.0 * h_tilde)  # Eq. 11, k' = 1
-bonus = torch.where(has_next, 0.1 * f[nxt.clamp_min(0)], torch.zeros_like(f))  # Eq. 8 with A = 0, zeta = 0.1
-assert torch.allclose(adv_empg, bonus - bonus.mean(), atol=1e-9)  # Eq. 7
-assert abs(float(adv_empg.mean())) < 1e-9 and float(adv_empg.abs().max()) > 0.01
-# Learning happened for every method that only learns from outcomes (deterministic given the seeds).
-for method in ("grpo", "dapo", "dapo_empg"):
-    c = curves(method, "charts/success_rate")
-    assert c[:, -5:].mean() > c[:, :5].mean() + 0.3, method
+for seed, is_collapsed in enumerate(collapsed("empg").tolist()):
+    if is_collapsed:
+        n_states, stayed, won = walks[seed]
+        assert n_states < 10 and stayed > 50 and not won, (seed, walks[seed])
 
 # %% [markdown]
-# ## Proposition 1, measured during training
+# ## Exercise: the advantage of an all-failure batch, by hand
 #
-# The trainer recorded, at every 5th update, each step's Rényi-2 entropy $H_2$ and the squared
-# norm of the score of the action it actually took, $\lVert e_a - \pi\rVert^2$. Proposition 1 says
-# that the *expected* squared norm is $1 - e^{-H_2}$. So a single sample scatters around that
-# curve, and the average of the samples in an $H_2$ bin lands on it. As training goes on, the
-# states concentrate at low entropy, where the gradients are small: confident steps learn slowly.
+# Write `my_all_failure_advantage(step_entropy, next_index, zeta, k_f)`: EMPG's advantage for a batch
+# in which every episode failed, so $A = 0$ for every step. Follow the equations: normalise the
+# entropies over the batch (Eq. 12: min-max, with $\epsilon = 10^{-8}$ in the denominator), turn them
+# into clarities $f = e^{-k'\tilde H}$ (Eq. 11), give each step $\zeta f$ of its *next* step and 0 to a
+# last step (Eq. 8 with $A = 0$), then centre over the batch (Eq. 7). `next_index[i]` is the row of
+# step `i`'s next step, or −1 (`next_step_index` above). The check compares your function with the
+# library on three all-failure batches and several $(\zeta, k')$. If you get stuck, the solution is
+# below the check.
 
 # %%
-records = [row for m in runs for r in runs[m] for row in r.prop1]
-h2 = torch.tensor([row["renyi2"] for row in records], dtype=torch.float64)
-score = torch.tensor([row["score_norm_sq"] for row in records], dtype=torch.float64)
-expected = torch.tensor([row["expected_score_norm_sq"] for row in records], dtype=torch.float64)
-update = torch.tensor([row["update"] for row in records])
+def my_all_failure_advantage(step_entropy, next_index, zeta=0.1, k_f=1.0):
+    """EMPG advantage [S] when every outcome advantage is 0. step_entropy: [S]; next_index: [S] int (-1 = last)."""
+    raise NotImplementedError("your code here")
 
-edges = torch.linspace(0, math.log(4), 9)
-centres, bin_mean, bin_se, bin_curve = [], [], [], []
-for lo, hi in zip(edges[:-1], edges[1:]):
-    in_bin = (h2 >= lo) & (h2 < hi)
-    if in_bin.sum() >= 30:
-        centres.append(float(h2[in_bin].mean()))
-        bin_mean.append(float(score[in_bin].mean()))
-        bin_se.append(float(score[in_bin].std() / in_bin.sum().sqrt()))
-        bin_curve.append(float((1 - torch.exp(-h2[in_bin])).mean()))
-
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-sc = axes[0].scatter(h2, score, c=update, s=4, alpha=0.3, cmap="viridis")
-grid = torch.linspace(0, math.log(4), 100)
-axes[0].plot(grid, 1 - torch.exp(-grid), "k--", label=r"$1-e^{-H_2}$ (Prop. 1)")
-axes[0].errorbar(centres, bin_mean, yerr=[2 * s for s in bin_se], fmt="o", c="C3", label="bin mean ± 2 s.e.")
-axes[0].set(xlabel=r"Rényi-2 entropy $H_2$ of the step (nats)", ylabel=r"$\|\nabla_z\log\pi(a)\|^2$ of the taken action")
-axes[0].legend(fontsize=8)
-plt.colorbar(sc, ax=axes[0], label="update")
-for method in METHODS:
-    band(axes[1], method, "prop1/expected_score_norm_sq_mean")
-axes[1].set(xlabel="update", ylabel=r"batch mean of $1-e^{-H_2}$")
-axes[1].set_title("expected squared gradient size falls as the policy becomes confident", fontsize=9)
-axes[1].legend(fontsize=8)
-plt.tight_layout()
-plt.show()
-
-# %% [markdown]
-# ### Check your understanding
-# The recorded expected squared score norm *is* $1 - e^{-H_2}$, for every step. The sampled norms
-# average to it within each bin (a Monte-Carlo check; 4 standard errors, so a chance failure has
-# probability below $10^{-4}$ per bin). And the batch mean of $1-e^{-H_2}$ falls from its uniform-policy
-# value $1 - 1/4 = 0.75$.
 
 # %%
-assert torch.allclose(expected, 1 - torch.exp(-h2), atol=1e-5)  # the trainer works in float32
-for m_, c_, s_ in zip(bin_mean, bin_curve, bin_se):
-    assert abs(m_ - c_) < 4 * s_ + 1e-9, (m_, c_, s_)
-for method in runs:
-    c = curves(method, "prop1/expected_score_norm_sq_mean")
-    assert torch.allclose(c[:, 0], torch.tensor(0.75, dtype=torch.float64))  # uniform start: 1 - 1/4
-    assert c[:, -1].mean() < 0.75 - 0.1, method
+def check_all_failure_advantage(fn):
+    """Compare fn with toy_envs' registry call (compute_step_advantages) on 3 batches x 3 (zeta, k') settings."""
+    for seed in (0, 1, 2):
+        batch = all_failure_batch(seed)
+        for zeta, k_f in ((0.1, 1.0), (0.5, 2.0), (1.0, 0.5)):
+            want, _ = compute_step_advantages(batch, ToyTrainConfig.for_method("empg", zeta=zeta, k_f=k_f))
+            got = torch.as_tensor(fn(batch.step_entropy, next_step_index(batch), zeta, k_f), dtype=torch.float64)
+            assert got.shape == want.shape, f"shape {tuple(got.shape)}, want {tuple(want.shape)}"
+            err = float((got - want.double()).abs().max())
+            assert err < 1e-6, f"batch {seed}, zeta={zeta}, k'={k_f}: largest difference {err:.2e}"
+    print("correct: agrees with the library on 3 all-failure batches and 3 settings")
+
+
+try:
+    check_all_failure_advantage(my_all_failure_advantage)
+except NotImplementedError:
+    print("my_all_failure_advantage is not written yet: fill it in above, then run this cell again")
 
 # %% [markdown]
-# ## KL stability: how far does each update move the policy?
+# ### Solution
 #
-# The trainer logs `policy/kl_prev`, the mean over the batch's visited states of
-# $\mathrm{KL}(\pi_\text{before}\,\|\,\pi_\text{after})$ for one update, and `policy/kl_init`, the drift from the initial
-# policy. The paper reports that in LLM training DAPO's KL *loss* oscillates late in training while
-# EMPG's stays stable. Here there is no KL penalty (`kl_coef=0`), so we look at the update size
-# directly. The early spikes are the first successes. Each one gives a large advantage to a long
-# trajectory, and it moves many states at once.
+# The mean of the result is 0 (Eq. 7), but the result is not 0: that is the whole problem.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for method in METHODS:
-    band(axes[0], method, "policy/kl_prev")
-    band(axes[1], method, "policy/kl_init")
-axes[0].set(xlabel="update", ylabel=r"KL($\pi_{old}\|\pi_{new}$) per update", yscale="log")
-axes[1].set(xlabel="update", ylabel=r"KL($\pi\|\pi_{init}$)")
-for ax in axes:
-    ax.grid(alpha=0.3)
-axes[1].legend(fontsize=8)
-plt.tight_layout()
-plt.show()
+def solution_all_failure_advantage(step_entropy, next_index, zeta=0.1, k_f=1.0):
+    H = step_entropy.double()
+    h_tilde = (H - H.min()) / (H.max() - H.min() + 1e-8)  # Eq. 12
+    f = torch.exp(-k_f * h_tilde)  # Eq. 11
+    has_next = next_index >= 0
+    bonus = torch.where(has_next, zeta * f[next_index.clamp_min(0)], torch.zeros_like(f))  # Eq. 8 with A = 0
+    return bonus - bonus.mean()  # Eq. 7
 
-late = {m: curves(m, "policy/kl_prev")[:, UPDATES // 2 :] for m in runs}
-for m, v in late.items():
-    print(f"{m:10s} late-training KL per update: mean {float(v.mean()):.2e}, std over updates {float(v.std(1).mean()):.2e}")
+
+check_all_failure_advantage(solution_all_failure_advantage)
+assert torch.all(adv_grpo == 0) and float(adv_empg.abs().max()) > 0.01
 
 # %% [markdown]
-# **What this small run shows.** DAPO's late updates are the spikiest (largest mean and
-# largest spikes). Late in training most groups succeed on every episode and are dropped. A group that
-# keeps one failure gets a large normalised advantage (one failure among 8 has $A \approx -2.5$), on a
-# long, wandering trajectory, and one update then moves many states at once. DAPO+EMPG's late updates
-# are smaller in this run. With 8 seeds they were smaller on 6. On a seventh, DAPO had stopped
-# updating altogether: every group succeeded and was dropped. A failed trajectory wanders through
-# uncertain states, where $g<1$ damps its penalty. That is the paper's observation (DAPO's KL
-# oscillates late, EMPG's stays stable) in miniature, but the evidence is a few seeds of a tabular
-# toy. GRPO+EMPG's late KL is tiny for a bad reason: its collapsed policies have stopped moving.
-#
-# Why EMPG does not simply inflate updates: confident steps have small gradients (Prop. 1), and
-# $g>1$ enlarges exactly those. But $g$ has batch mean 1, so it redistributes the update size
-# rather than growing it.
-#
-# ### Check your understanding
-# KL divergences are non-negative and finite, and no update of either method blows up.
-
-# %%
-for m in runs:
-    kl_prev = curves(m, "policy/kl_prev")
-    assert torch.all(torch.isfinite(kl_prev)) and torch.all(kl_prev >= -1e-12)
-    assert float(kl_prev.max()) < 5.0
-    g_mean = curves(m, "empg/scale_mean")  # logged for both (for GRPO: what EMPG *would* use)
-    assert torch.allclose(g_mean, torch.ones_like(g_mean), atol=1e-6)  # Eq. 10: batch mean of g is 1
-
-# %% [markdown]
-# **Next:** [4. Future clarity](04_future_clarity.ipynb): the bonus term on its own, in a gridworld built for it.
+# **Next:** [4. Proposition 1 during training](04_prop1_during_training.ipynb): the gradient–entropy
+# coupling of notebook 1, measured on the steps of real training runs.

@@ -87,17 +87,20 @@ def load_catalogue(data_path: str | os.PathLike | None = None, **kwargs: Any) ->
     return list(get_catalogue(data_path, **kwargs).iter_products())
 
 
-class ProductLookup(Mapping):
-    """Read-only ``{asin: product}`` view of a `Catalogue`; products are decoded on access."""
+class _ByAsin(Mapping):
+    """Read-only ``{asin: value}`` view of a `Catalogue`: keys in file order, values from `_value(row)`."""
 
     def __init__(self, catalogue: Catalogue):
         self._cat = catalogue
 
-    def __getitem__(self, asin: str) -> dict:
+    def _value(self, row: int):
+        raise NotImplementedError
+
+    def __getitem__(self, asin: str):
         row = self._cat.row_of(asin)
         if row < 0:
             raise KeyError(asin)
-        return self._cat.product(row)
+        return self._value(row)
 
     def __contains__(self, asin: object) -> bool:
         return self._cat.row_of(asin) >= 0
@@ -107,6 +110,13 @@ class ProductLookup(Mapping):
 
     def __len__(self) -> int:
         return self._cat.num_products
+
+
+class ProductLookup(_ByAsin):
+    """Read-only ``{asin: product}`` view of a `Catalogue`; products are decoded on access."""
+
+    def _value(self, row: int) -> dict:
+        return self._cat.product(row)
 
 
 class ProductList(Sequence):
@@ -128,26 +138,15 @@ class ProductList(Sequence):
         return self._cat.num_products
 
 
-class PriceLookup(Mapping):
+class PriceLookup(_ByAsin):
     """Read-only ``{asin: fixed price}`` view over a per-row price array."""
 
     def __init__(self, catalogue: Catalogue, prices: np.ndarray):
-        self._cat, self._prices = catalogue, prices
+        super().__init__(catalogue)
+        self._prices = prices
 
-    def __getitem__(self, asin: str) -> float:
-        row = self._cat.row_of(asin)
-        if row < 0:
-            raise KeyError(asin)
+    def _value(self, row: int) -> float:
         return float(self._prices[row])
-
-    def __contains__(self, asin: object) -> bool:
-        return self._cat.row_of(asin) >= 0
-
-    def __iter__(self) -> Iterator[str]:
-        return (p["asin"] for p in self._cat.iter_products())
-
-    def __len__(self) -> int:
-        return self._cat.num_products
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, PriceLookup):

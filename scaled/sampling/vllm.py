@@ -79,7 +79,31 @@ def _check_cpu_head_dim(config) -> None:
     supported = CPUAttentionBackend.get_supported_head_sizes()
     if head_dim not in supported:
         raise ValueError(f"model head_dim={head_dim} is not supported by vLLM's CPU attention (supported: {supported}); "
-                         "the tiny model needs hidden_size=256 (4 heads: head_dim 64), e.g. model.tiny_kwargs.hidden_size=256")
+                         "a tiny model needs hidden_size / num_heads = 64, e.g. model.tiny_kwargs={hidden_size: 64, num_heads: 1, "
+                         "num_kv_heads: 1} (the smoke config's) or hidden_size=256 with 4 heads")
+
+
+def _safe_vars(obj: Any) -> dict:
+    """``vars(obj)``, or ``{}`` when the object's ``__dict__`` is not a dict."""
+    found = vars(obj)
+    return found if isinstance(found, dict) else {}
+
+
+def _patch_kernel_override_scan() -> None:
+    """Work around vLLM 0.32's CPU kernel-override scan crashing when numba is loaded.
+
+    At engine start vLLM's CPU platform rebinds its Triton kernels by scanning every attribute of every
+    loaded module and reading ``vars(value).get("kernel")``. llvmlite's library wrapper (loaded by numba,
+    which WebShop's ``bm25s`` imports) answers any attribute, ``__dict__`` included, with a function
+    wrapper, and the scan fails (``'_lib_fn_wrapper' object has no attribute 'get'``). The scan's module
+    gets a ``vars`` that returns ``{}`` for such objects; nothing else changes.
+    """
+    try:
+        from vllm.triton_utils import dispatcher
+    except ImportError:  # another vLLM layout: nothing to patch
+        return
+    if getattr(dispatcher, "vars", None) is not _safe_vars:
+        dispatcher.vars = _safe_vars
 
 
 class VLLMSampler:
@@ -197,6 +221,7 @@ class VLLMSampler:
             kwargs["enable_chunked_prefill"] = False
             kwargs["max_num_batched_tokens"] = max(longest, 8192)
         kwargs.update(engine_kwargs or {})
+        _patch_kernel_override_scan()
         t0 = time.perf_counter()
         try:
             self.llm = LLM(**kwargs)

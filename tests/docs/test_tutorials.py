@@ -24,13 +24,22 @@ nbformat = pytest.importorskip("nbformat")
 TUTORIALS = Path(__file__).resolve().parents[2] / "tutorials"
 NOTEBOOKS = sorted(p for p in TUTORIALS.glob("[0-9][0-9]_*.py"))
 BUDGET_S = 120
-# Notebooks whose active-learning pass (issue 15) comes in a later round.
-ACTIVE_LEARNING_PENDING = {"03_gridworld_empg_vs_grpo", "04_future_clarity"}
 
 
 def test_tutorials_are_numbered_consecutively():
     numbers = [int(p.name[:2]) for p in NOTEBOOKS]
     assert numbers == list(range(1, len(numbers) + 1)), numbers
+
+
+def test_links_between_tutorials_and_from_the_readme_resolve():
+    # After a renumbering, "[next](05_kl_between_updates.ipynb)" and the README's list must name files that exist.
+    names = {p.stem for p in NOTEBOOKS}
+    for path in NOTEBOOKS:
+        for target in re.findall(r"\((\d\d_[A-Za-z0-9_]+)\.ipynb\)", path.read_text()):
+            assert target in names, f"{path.name} links to {target}.ipynb, which does not exist"
+    readme = (TUTORIALS.parent / "README.md").read_text()
+    listed = re.findall(r"\(tutorials/(\d\d_[A-Za-z0-9_]+)\.py\)", readme)
+    assert sorted(listed) == sorted(names), f"README lists {listed}, tutorials/ holds {sorted(names)}"
 
 
 # Appended to each executed notebook: the kernel's CPU seconds, its own and its finished subprocesses'.
@@ -58,6 +67,7 @@ def test_tutorial_executes(path: Path, tmp_path: Path, monkeypatch):
     elapsed = time.perf_counter() - start
     probe = "".join(o.get("text", "") for o in nb.cells.pop().get("outputs", []))
     cpu = float(probe.split("EMPG_CPU_SECONDS")[1])
+    print(f"{path.name}: {cpu:.1f} s CPU, {elapsed:.1f} s wall, load {os.getloadavg()[0]:.1f}")  # shown with -s
     # The budget is wall time on a quiet 2-core machine. The notebooks run one thread, so their CPU time
     # is that wall time, and it does not grow when other jobs share the machine; the wall-clock check
     # (with slack) only applies when the machine was not oversubscribed.
@@ -69,12 +79,7 @@ def test_tutorial_executes(path: Path, tmp_path: Path, monkeypatch):
     assert images, f"{path.name} shows no plot"
 
 
-def _active_params():
-    return [pytest.param(p, id=p.stem, marks=pytest.mark.xfail(strict=False, reason="issue 15: a later round"))
-            if p.stem in ACTIVE_LEARNING_PENDING else pytest.param(p, id=p.stem) for p in NOTEBOOKS]
-
-
-@pytest.mark.parametrize("path", _active_params())
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_tutorial_asks_for_a_prediction_and_has_an_exercise(path: Path):
     # Issue 15: at least one "predict before you run" prompt, and an exercise in the Spinning Up style:
     # a stub the learner fills (raising NotImplementedError until then), a check cell that runs it,

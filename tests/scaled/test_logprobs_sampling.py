@@ -150,3 +150,86 @@ def test_policy_generation_records_the_sampling_distribution(policy):
         torch.testing.assert_close(lp.double(), logp.gather(-1, torch.tensor(r)[:, None]).squeeze(-1), atol=1e-4, rtol=0)
         torch.testing.assert_close(ent.double(), empg.token_entropy(z), atol=1e-4, rtol=0)
     assert isinstance(policy, Policy)
+
+
+def test_tiny_model_heads_are_settable_and_the_defaults_keep_their_folder(tmp_path):
+    import json
+
+    from scaled.tiny import build_tiny_model
+
+    # The default settings (4 heads, 2 KV heads) hash to the same cache folder as before the options existed.
+    assert build_tiny_model.__kwdefaults__["num_heads"] == 4 and build_tiny_model.__kwdefaults__["num_kv_heads"] == 2
+    path = build_tiny_model(tmp_path / "one_head", hidden_size=64, num_heads=1, num_kv_heads=1)
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["num_attention_heads"] == 1 and cfg["num_key_value_heads"] == 1
+    assert cfg["hidden_size"] // cfg["num_attention_heads"] == 64  # head_dim 64: vLLM's CPU attention runs it
+    with pytest.raises(ValueError, match="divisible by num_heads=3"):
+        build_tiny_model(tmp_path / "bad", hidden_size=64, num_heads=3)
+    with pytest.raises(ValueError, match="num_kv_heads"):
+        build_tiny_model(tmp_path / "bad", hidden_size=64, num_heads=4, num_kv_heads=3)
+    with pytest.raises(ValueError, match="num_heads must be an int >= 1"):
+        build_tiny_model(tmp_path / "bad", num_heads=0)
+
+
+def test_sampler_settings_are_config_fields_checked_by_name(tmp_path):
+    import pathlib
+
+    from scaled.config import load_config
+    from scaled.trainer import build_policy
+
+    smoke = pathlib.Path(__file__).resolve().parents[2] / "scaled" / "configs" / "smoke_cpu.yaml"
+    cfg = load_config(smoke, [f"model.path={tmp_path / 'tiny'}", "model.sampler_options={finish_check_every: 3}",
+                              "model.logprob_chunk_bytes=4096", "algorithm.loss.kl_coef=0"])
+    pol = build_policy(cfg, torch.device("cpu"))
+    assert pol.sampler.finish_check_every == 3 and pol.logprob_chunk_bytes == 4096
+    assert pol.model.config.hidden_size // pol.model.config.num_attention_heads == 64  # the smoke model: head_dim 64
+    with pytest.raises(ValueError, match=r"model\.backend must be hf or vllm, got 'sglang'"):
+        load_config(smoke, ["model.backend=sglang"])
+    with pytest.raises(ValueError, match=r"model\.logprob_chunk_bytes must be an int >= 1"):
+        load_config(smoke, ["model.logprob_chunk_bytes=0"])
+    with pytest.raises(ValueError, match=r"model\.sampler_options is a section"):
+        load_config(smoke, ["model.sampler_options=[1, 2]"])
+
+
+def test_trainer_sleeps_the_sampler_before_the_update_and_trains_without_sampler_entropies(tmp_path):
+    """What the vLLM backend does to the trainer, on the HF sampler: no entropies from the sampler (the
+    teacher-forced pass supplies them), sleep before the update, a timed sync after it, close at the end."""
+    import pathlib
+
+    from empg.metrics import unknown_metrics
+    from scaled.config import load_config
+    from scaled.trainer import Trainer
+
+    smoke = pathlib.Path(__file__).resolve().parents[2] / "scaled" / "configs" / "smoke_cpu.yaml"
+    cfg = load_config(smoke, [f"model.path={tmp_path / 'tiny'}", f"trainer.out_dir={tmp_path / 'run'}", "env.n_tasks=1",
+                              "agent.max_steps=2", "rollout.max_new_tokens=8", "trainer.iterations=1",
+                              "trainer.val_every=0", "trainer.val_before_train=false"])
+    trainer = Trainer(cfg)
+    pol, events = trainer.policy, []
+    generate, update = pol.generate, trainer._update
+
+    def no_entropies(*args, **kwargs):
+        events.append("generate")
+        gen = generate(*args, **kwargs)
+        gen.entropies = None
+        return gen
+
+    def logged_update(*args, **kwargs):
+        events.append("update")
+        return update(*args, **kwargs)
+
+    pol.generate = no_entropies
+    pol.sleep_sampler = lambda: events.append("sleep")
+    pol.sync_sampler_weights = lambda: events.append("sync") or {"seconds": 0.25}
+    pol.close = lambda: events.append("close")
+    trainer._update = logged_update
+    try:
+        row = trainer.train()[-1]
+    finally:
+        trainer.close()
+    assert events[-4:] == ["sleep", "update", "sync", "close"] and set(events[:-4]) == {"generate"}
+    assert row["perf/weight_sync_seconds"] == 0.25
+    assert "entropy/rollout_recompute_max_abs_diff" not in row  # nothing to compare, and no NaN logged
+    assert row["rollout/logprob_recompute_max_abs_diff"] < 1e-4
+    assert all(isinstance(v, str) or v == v for v in row.values())  # no NaN anywhere
+    assert row["entropy/token_mean"] > 0 and unknown_metrics(row) == []

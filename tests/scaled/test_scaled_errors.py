@@ -47,7 +47,7 @@ def test_command_lines_exit_2_with_the_named_problem(module, argv, names, capsys
     (["env.kwargs.foo=1"], "env.kwargs.foo: the alfworld environment takes no argument 'foo'"),
     (["env.name=foo"], "env.name must be one of ['alfworld', 'webshop', 'textworld'], got 'foo'"),
     (["model.tiny=false", "model.path=/nonexistent"], "model.path='/nonexistent': no such folder"),
-    (["model.backend=foo"], "model.backend must be one of ['hf', 'vllm'], got 'foo'"),
+    (["model.backend=foo"], "model.backend must be hf or vllm, got 'foo'"),
     (["model.dtype=foo"], "model.dtype must be one of ['float32', 'bfloat16', 'float16'], got 'foo'"),
     # the environments come before the model: a bad data path is named before any model is loaded (here the
     # model path is bad too, and never reached)

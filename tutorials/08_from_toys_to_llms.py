@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 6. From toys to LLMs: the same core call on a transformer's tokens
+# # 8. From toys to LLMs: the same core call on a transformer's tokens
 #
 # In the toys a step was one action, and its entropy was the entropy of one distribution. In an
 # LLM agent a step is one **assistant turn**: many tokens, each sampled from its own distribution
@@ -82,7 +82,7 @@ print("end of turn:", tokenizer.convert_ids_to_tokens([end_id]), "-> id", end_id
 #
 # Each conversation is one trajectory laid out as a **concatenated row** (spec §1): the first user
 # prompt, the assistant's sampled answer, the next observation as a user turn, the next answer,
-# and so on. The observations here are fixed strings, so no environment is needed. Notebook 5 and
+# and so on. The observations here are fixed strings, so no environment is needed. Notebook 7 and
 # `scaled.rollout` use real ones. A random model rarely emits `<|im_end|>` by chance, so most
 # answers hit `MAX_NEW_TOKENS`. Like `scaled.batch.concatenated_rows`, we then append an
 # `<|im_end|>` to close the turn, and we keep that token out of the step, because the policy did
@@ -396,26 +396,27 @@ shutil.rmtree(out_dir, ignore_errors=True)  # the run's temp folder
 # ## Claims against results
 #
 # The paper makes claims; the toys in this repository test them in miniature. The table below is
-# the summary of `docs/toys.md` (the source: read it for the settings, intervals and caveats). Each
-# row names the command that produced its numbers. None of them is computed in these notebooks:
-# each takes minutes, not seconds. Notebook 2 reproduces the mechanism row's direction on its own
-# batches. Rows marked † come from experiments that are being reworked (a new clarity
-# environment and a 2×2 demo); `docs/toys.md` has their current numbers.
+# the summary of `docs/toys.md` and of the README's demo section (the sources: read them for the
+# settings, intervals and caveats). Each row names the command that produced its numbers; most take
+# minutes, not seconds, so they are quoted here, not run. The last column says where these notebooks
+# show the same thing at their own, smaller scale. "[a, b]" is a 95% t-interval of a paired per-seed
+# difference; "then" separates a first block of seeds from a fresh one, run after the first was written
+# down.
 #
-# | claim (paper) | result in miniature | command |
-# |---|---|---|
-# | Scaling (Eq. 10) enlarges the update on confident steps of successful episodes and damps it on uncertain ones | Yes: EMPG/GRPO update size 1.26–1.40 on confident and 0.70–0.85 on uncertain steps (seeds 0–3) | `pytest tests/toys/test_empg_mechanism.py` |
-# | EMPG improves on GRPO/DAPO; scaling and bonus both contribute | Gridworld: small gains (+0.03–0.04 AUC; significant for GRPO + EMPG, DAPO + scaling only and DAPO + EMPG); the bonus alone adds nothing. TextWorld: no evidence; the point estimates are worse, with high variance | `python -m toy_envs.experiments.ablation --out runs/ablation` |
-# | † EMPG against GRPO in the KeyDoor demo | GRPO + EMPG worse than GRPO (final success 0.49 against 0.96, 10 seeds), attributed to the bonus in all-failure batches (notebook 2) | `python -m toy_envs.demo --out runs/demo` |
-# | Proposition 1: expected squared score norm = $1 - e^{-H_2}$ | Confirmed during training: 0.4917 sampled against 0.4922 predicted; 8 of 10 entropy bins within the interval, the two others near misses (8 of 9 on fresh seeds) | `python -m toy_envs.experiments.prop1 --out runs/prop1` |
-# | † The clarity bonus steers toward predictable paths | Not here: in the fog gridworld the bonus rewards the aliased region's false confidence and lowers both the clear-route share and success, on a GRPO and on a DAPO base | `python -m toy_envs.experiments.clarity --out runs/clarity` (and `--base dapo`) |
-# | EMPG stabilises training (KL) | Not here: DAPO's late oscillation of the step-to-step KL comes from dynamic sampling, and EMPG does not damp it | `python -m toy_envs.experiments.stability --out runs/stability` |
-# | Low-entropy steps change noticeably after RL | Confirmed; EMPG shifts the change toward low-entropy steps, weakly | `python -m toy_envs.experiments.entropy_dynamics --out runs/entropy_dynamics` |
+# | claim (paper) | result in miniature | command | in these notebooks |
+# |---|---|---|---|
+# | Scaling (Eq. 10) enlarges the update on confident steps of successful episodes and damps it on uncertain ones | Yes: EMPG/GRPO update size 1.26–1.40 on confident and 0.70–0.85 on uncertain steps (seeds 0–3) | `pytest tests/toys/test_empg_mechanism.py` | notebook 2 (same setup, its own seeds) |
+# | EMPG improves on GRPO/DAPO; scaling and bonus both contribute | KeyDoor (clipped loss, 220-step limit, 10 seeds): small gains, +0.030 [+0.003, +0.057] AUC for GRPO + EMPG over GRPO, +0.037 [+0.016, +0.058] for DAPO + EMPG over DAPO, +0.029 for scaling only; the bonus alone −0.002. One TextWorld game, 5 seeds: no evidence; the point estimates are worse, with high variance | `python -m toy_envs.experiments.ablation --out runs/ablation` | notebook 7 (one seed of the TextWorld ablation, 8 updates: no evidence either way) |
+# | EMPG against its base in the KeyDoor demo ({GRPO, DAPO} × {without, with EMPG}; REINFORCE, SGD lr 2, 100-step limit, 60 updates) | GRPO base: EMPG hurts. Final success, GRPO + EMPG − GRPO: −0.465 [−0.818, −0.113] on seeds 0–9, then −0.207 [−0.506, +0.092] on seeds 200–209; 5/10 and 3/10 EMPG seeds lock into a deterministic path before any success (the bonus in all-failure batches). DAPO base: no difference that matters (both reach 1.00; AUC −0.004 [−0.009, +0.001], then −0.007 [−0.012, −0.003]) | `python -m toy_envs.demo --out runs/demo`, then `--seeds $(seq -s, 200 209) --out runs/demo_fresh` | notebook 3 (the demo's first 30 updates on seeds 0–3; collapsed seeds counted there) |
+# | Proposition 1: expected squared score norm = $1 - e^{-H_2}$ | Confirmed during training: 0.4917 sampled against 0.4922 predicted over 24,000 steps; 8 of 10 entropy bins within the interval, the two others near misses (8 of 9 on fresh seeds 3–5) | `python -m toy_envs.experiments.prop1 --out runs/prop1` | notebook 4 (the same jobs: the same numbers) |
+# | The clarity bonus steers toward predictable paths | Not on our toys. `Clarity-v0` (built for the bonus, no aliasing; seeds 0–19, then 20–39): EMPG does not raise the predictable-route share (EMPG − GRPO +0.084 [−0.032, +0.200], then +0.001 [−0.022, +0.024]; DAPO + EMPG − DAPO +0.04, then +0.00, every interval includes 0); every method takes the open route, which the policy becomes confident in first. `Fog-v0` (seeds 0–9, then 10–19): the bonus on top of scaling lowers the clear-route share at the fork (−0.227 [−0.330, −0.124], then −0.262 [−0.350, −0.173]), and EMPG lowers success | `python -m toy_envs.experiments.clarity --out runs/clarity` (and `--seeds $(seq -s, 20 39)`); `python -m toy_envs.experiments.clarity --env fog --no-sweep --methods grpo,empg,dapo,dapo_empg,empg_scaling,empg_bonus --seeds 10 --out runs/clarity_fog` (and `--seeds $(seq -s, 10 19)`) | notebook 6 (small layouts, 6 seeds) |
+# | EMPG stabilises training (KL) | Not here: DAPO's late oscillation of the step-to-step KL comes from dynamic sampling, and EMPG does not damp it (late std 3.28 against 3.11 ×10⁻³, 10 seeds); over a whole run EMPG's KL is slightly higher than its base's | `python -m toy_envs.experiments.stability --out runs/stability` | notebook 5 (the same setting, seeds 0–2) |
+# | Low-entropy steps change noticeably after RL | Confirmed; EMPG shifts the change toward low-entropy steps, weakly | `python -m toy_envs.experiments.entropy_dynamics --out runs/entropy_dynamics` | notebook 7 (one TextWorld game, one seed) |
 #
 # In short: the mechanism does what the equations say, Proposition 1 holds, and the paper's
 # qualitative observation about low-entropy steps holds. The benefit on outcomes is small where it
-# shows at all, and the bonus has two failure regimes (notebook 2) that the toys hit.
+# shows at all, and the bonus has two failure regimes (notebooks 2, 3 and 6) that the toys hit.
 #
-# That is the whole path. Notebooks 1–2 covered the math, 3–5 showed what it does on toys you can
+# That is the whole path. Notebooks 1–2 covered the math, 3–7 showed what it does on toys you can
 # see into, and this one ran the same call on a transformer's tokens. Back to the
 # [start](01_proposition_1.ipynb).

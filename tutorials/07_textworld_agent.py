@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 5. A TextWorld agent: the ablation and the entropy-percentile figure
+# # 7. A TextWorld agent: the ablation and the entropy-percentile figure
 #
 # Now the observations are text and the actions are commands. We generate a real TextWorld game
 # offline (`toy_envs.textworld_games.generate_game`, TextWorld's own generator) and train a
@@ -114,7 +114,7 @@ assert torch.all(reference.step_entropy <= torch.log(ref_batch.num_actions.doubl
 # The outcome advantage is DAPO's: GRPO with dynamic sampling. Groups whose episodes all failed
 # (or all won) are dropped, and up to 3 extra rounds refill the batch. We use it for two reasons.
 # It is the base of the paper's ablation (`docs/paper_results.md`). And it removes the all-failure
-# batches in which EMPG's bonus is the only signal left (notebook 2, "Where it fails").
+# batches in which EMPG's bonus is the only signal left (notebook 2, "Where it fails"; notebook 3).
 # One update is one group of 8 episodes of the game, with the REINFORCE loss.
 #
 # **The optimiser is Adam (lr 0.1), and that matters for this ablation.** Adam divides each
@@ -175,26 +175,25 @@ plt.show()
 # %% [markdown]
 # **Read this table as a demonstration that the pipeline runs, not as evidence.** It comes from one
 # game, `N_SEEDS` seed(s) and 8 updates, and each update sees 8 episodes. Success per update moves
-# in steps of 1/8, so one lucky group changes the AUC by several hundredths. When we ran this
-# notebook with `SCALE = 3` (seeds 0–2), the order of the other variants changed from seed to seed
-# and none was ahead on all three, while full EMPG had the lowest AUC on every seed (tied with
-# `bonus` on seed 1). That is the reverse of the paper's order for full EMPG. Three seeds of 8
-# updates cannot tell whether it is more than chance; the larger run below points the same way,
-# also without significance.
+# in steps of 1/8, so one lucky group changes the AUC by several hundredths, and the order of the
+# variants printed above can change with the seed. Set `SCALE = 3` to see seeds 0–2 side by side
+# (one line per seed in the figure, the AUC of each seed in the table); nothing in this notebook
+# depends on which order comes out.
 #
-# For scale, two results from elsewhere:
+# **The same game at a larger budget.** `python -m toy_envs.experiments.ablation --out runs/ablation`
+# (its TextWorld part; `docs/toys.md`, "EMPG against GRPO and DAPO, and the ablation") trains on this
+# game, with the room description in every observation, 20 steps per episode and 15 updates, with 5
+# seeds from a uniform start and SGD. No difference was significant, and the point estimates were
+# *worse* with the scaling term: AUC 0.59 for DAPO, 0.25 with scaling only, 0.51 with the bonus only
+# and 0.28 for full EMPG, with 95% intervals from ±0.25 to ±0.45. A toy this small cannot resolve
+# effects of the size the paper reports (below), and it does not try to.
 #
-# * **The paper** (`docs/paper_results.md`; Deep Search with Qwen2.5-32B on a DAPO base, overall
-#   average over its benchmarks): DAPO 62.0, + scaling only 63.7, + bonus only 64.2, full EMPG 65.3.
-#   The differences are 1.7–3.3 points, with an LLM and a full evaluation set.
-# * **The same game at a larger budget**: `python -m toy_envs.experiments.ablation --out runs/ablation`
-#   (`docs/toys.md`) trains on this game (with the room description in every observation, 20
-#   steps per episode, 15 updates) with 5 seeds from a uniform start, with SGD. No difference was
-#   significant, and the point estimates were *worse* with the scaling term: AUC 0.59 for DAPO,
-#   0.25 with scaling only, 0.51 with the bonus only and 0.28 for full EMPG, with 95% intervals
-#   from ±0.25 to ±0.45.
+# ### What the paper's ablation measured (a different experiment, not comparable with the table above)
 #
-# A toy this small cannot resolve effects of the paper's size, and it does not try to.
+# The rows above have the shape of the paper's Deep Search ablation, but nothing else in common with
+# it: the paper trains Qwen2.5-32B on a DAPO base and evaluates on full benchmark sets
+# (`docs/paper_results.md`). Its overall averages: DAPO 62.0, + scaling only 63.7, + bonus only 64.2,
+# full EMPG 65.3, differences of 1.7–3.3 points.
 #
 # ## The entropy-percentile figure
 #
@@ -337,4 +336,4 @@ def solution_change_by_decile(before, after):
 check_change_by_decile(solution_change_by_decile)
 
 # %% [markdown]
-# **Next:** [6. From toys to LLMs](06_from_toys_to_llms.ipynb): the same core call on a transformer's tokens.
+# **Next:** [8. From toys to LLMs](08_from_toys_to_llms.ipynb): the same core call on a transformer's tokens.
