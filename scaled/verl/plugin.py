@@ -51,7 +51,9 @@ of Eq. 7, in both layouts.
 
 Outcome advantage: verl's own ``compute_grpo_outcome_advantage`` (so ``variant=off`` is verl's GRPO),
 then :func:`empg.modulate_advantages` / :func:`empg.modulate_step_advantages` (Eq. 7–12), one pass,
-whose ``empg/*`` statistics go to verl's metrics.
+whose ``empg/*`` statistics go to verl's metrics. With ``variant=off`` the advantages stay GRPO's and the
+statistics are those of full EMPG on the same batch (:func:`empg.modulation_terms`, logging only,
+``empg/enabled`` = 0), as the scaled and toy trainers log for their baselines.
 
 This module imports without verl; :func:`install` (run on import when verl is importable) does the
 two registrations.
