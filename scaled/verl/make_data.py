@@ -30,7 +30,7 @@ import dataclasses
 import json
 import pathlib
 import sys
-from typing import Any, Sequence
+from typing import Sequence
 
 from scaled.config import val_task_indices
 
