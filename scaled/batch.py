@@ -54,6 +54,7 @@ class TrainRows:
 
     @property
     def num_rows(self) -> int:
+        """Rows in the batch (``input_ids.shape[0]``: one per trajectory or per step, by layout)."""
         return int(self.input_ids.shape[0])
 
     def select(self, rows: torch.Tensor) -> "TrainRows":

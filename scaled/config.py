@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
+import random
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
@@ -36,13 +37,16 @@ from scaled.rollout import RolloutConfig
 
 __all__ = ["ModelConfig", "EnvConfig", "AlgorithmConfig", "OptimConfig", "TrainerConfig", "EvalConfig", "Config",
            "CONFIG_DIR", "RESUME_EXEMPT", "compose_config", "load_config", "config_to_dict", "config_to_yaml",
-           "config_diff", "env_kwargs", "run_tag", "method_tag", "model_tag", "missing_keys", "RECIPE_KEYS"]
+           "config_diff", "env_kwargs", "make_split_env", "val_task_indices", "MODEL_DTYPES", "recipe_max_steps", "run_tag", "method_tag", "model_tag", "missing_keys", "RECIPE_KEYS"]
 
 #: Where the shipped configs and their fragments live.
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
 
 #: trainer.save_optimizer values.
 SAVE_OPTIMIZER = ("latest", "all", "none")
+
+#: model.dtype values (``scaled.policy.load_policy``).
+MODEL_DTYPES = ("float32", "bfloat16", "float16")
 
 #: eval.split values and the env section field each one reads.
 EVAL_SPLITS = {"test": "test_split", "val": "val_split", "train": "train_split"}
@@ -142,6 +146,10 @@ class ModelConfig:
         _check_int("model", "logprob_chunk_bytes", self.logprob_chunk_bytes, 1, allow_none=True)
         if self.reference not in ("copy", "lora", "none"):
             raise ValueError(f"model.reference must be copy, lora or none, got {self.reference!r}")
+        if self.dtype not in MODEL_DTYPES:
+            raise ValueError(f"model.dtype must be one of {list(MODEL_DTYPES)}, got {self.dtype!r}")
+        if not isinstance(self.path, str) or (not self.tiny and not self.path.strip()):
+            raise ValueError(f"model.path must be a hub name or a local folder, got {self.path!r}")
 
 
 @dataclass
@@ -165,6 +173,10 @@ class EnvConfig:
     500 goals)."""
 
     def __post_init__(self) -> None:
+        from scaled.envs.base import ENV_NAMES
+
+        if not isinstance(self.name, str) or self.name.lower() not in ENV_NAMES:
+            raise ValueError(f"env.name must be one of {list(ENV_NAMES)}, got {self.name!r}")
         _check_int("env", "n_tasks", self.n_tasks, 1)
         _check_int("env", "group_size", self.group_size, 1)
         if "split" in self.kwargs:
@@ -462,7 +474,9 @@ def compose_config(path: str | pathlib.Path | None = None, overrides: Sequence[s
         for item in items:
             key = item.split("=", 1)[0].strip()
             target = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
-            if isinstance(target, DictConfig) and not isinstance(OmegaConf.select(dotlist, key), DictConfig):
+            value = OmegaConf.select(dotlist, key)
+            # a section takes a mapping, or null where it is optional (model.lora=null: full fine-tuning)
+            if isinstance(target, DictConfig) and value is not None and not isinstance(value, DictConfig):
                 raise ValueError(f"override {item!r}: {key} is a section ({OmegaConf.get_type(target).__name__}); "
                                  f"set one of its keys {sorted(str(k) for k in target.keys())}, e.g. {key}.<key>=value")
         cfg = _merge(cfg, dotlist, "the command line")
@@ -574,6 +588,58 @@ def env_kwargs(cfg: Config, split: str) -> dict[str, Any]:
     if name is not None:
         kwargs["split"] = name
     return kwargs
+
+
+def make_split_env(cfg: Config, split: str):
+    """``scaled.envs.make_env(cfg.env.name, **env_kwargs(cfg, split))``, with errors that name the setting.
+
+    Raises:
+        ValueError: an unknown ``env.name``, a keyword the env does not take (``env.kwargs.<key>``, named), or
+            the env's own data errors (missing ``data_path``, no games, ...).
+    """
+    from scaled.envs import make_env
+
+    kwargs = env_kwargs(cfg, split)
+    try:
+        return make_env(cfg.env.name, **kwargs)
+    except TypeError as err:
+        m = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if m is None:
+            raise
+        raise ValueError(f"env.kwargs.{m.group(1)}: the {cfg.env.name} environment takes no argument "
+                         f"{m.group(1)!r} ({err})") from None
+    except (ValueError, OSError) as err:
+        msg = str(err)
+        if "data_path" in msg and "env.kwargs.data_path" not in msg and err.args == (msg,):
+            err.args = (f"env.kwargs.data_path: {msg}",)  # the env names its argument; add the setting (same type)
+        raise
+
+
+def val_task_indices(num_tasks: int, val_tasks: int | None, seed: int) -> list[int]:
+    """The validation tasks: ``val_tasks`` distinct task indices of ``range(num_tasks)`` drawn with ``seed``
+    (sorted), or all of them when ``val_tasks`` is None or not smaller than ``num_tasks``.
+
+    The one definition that the single-machine trainer (``Trainer.val_task_indices``) and the verl data
+    (``scaled.verl.make_data``, val.parquet) both use, so the two validate on the same tasks.
+
+    Raises:
+        ValueError: ``num_tasks`` < 0 or ``val_tasks`` < 1 (named).
+    """
+    if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 0:
+        raise ValueError(f"num_tasks must be an int >= 0, got {num_tasks!r}")
+    _check_int("eval", "val_tasks", val_tasks, 1, allow_none=True)
+    if val_tasks is None or val_tasks >= num_tasks:
+        return list(range(num_tasks))
+    return sorted(random.Random(seed).sample(range(num_tasks), val_tasks))
+
+
+def recipe_max_steps(env: str) -> int:
+    """The turn limit the recipe sets for ``env`` (``agent.max_steps`` of ``scaled/configs/env/<env>.yaml``);
+    :class:`scaled.agent.AgentConfig`'s default for an env without a fragment (textworld)."""
+    path = CONFIG_DIR / "env" / f"{env}.yaml"
+    if not path.is_file():
+        return AgentConfig().max_steps
+    return int(compose_config(path).agent.max_steps)
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

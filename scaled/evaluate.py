@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import torch
 
 from empg.io import CheckpointDir, load_checkpoint_file
-from scaled.config import EVAL_SPLITS, Config, env_kwargs, load_config
+from scaled.config import EVAL_SPLITS, Config, env_kwargs, load_config, make_split_env
 
 __all__ = ["ALFWORLD_COLUMNS", "evaluate", "format_table", "method_name", "load_trained_state", "wilson_interval",
            "mean_interval", "summarize"]
@@ -157,7 +157,6 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, split: str | None = 
         ValueError: an unknown ``split`` or ``samples`` < 1.
         FileNotFoundError: ``checkpoint`` does not exist or holds no checkpoint.
     """
-    from scaled.envs import make_env
     from scaled.rollout import play_tasks
     from scaled.trainer import build_policy, load_weights, resolve_device
 
@@ -169,7 +168,7 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, split: str | None = 
         raise ValueError(f"--samples (eval.samples) must be an int >= 1, got {samples!r}")
     device = resolve_device(cfg.trainer.device)
     kwargs = env_kwargs(cfg, split)
-    first = make_env(cfg.env.name, **kwargs)
+    first = make_split_env(cfg, split)
     n_split = first.num_tasks
     if cfg.eval.expected_tasks is not None and n_split != cfg.eval.expected_tasks and cfg.eval.max_tasks is None:
         warnings.warn(f"the {split} split ({kwargs.get('split', 'all data')}) of {cfg.env.name} has {n_split} tasks, "
@@ -189,7 +188,7 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, split: str | None = 
             policy.sync_sampler_weights()  # the engine was started with the initial weights
         policy.temperature = float(cfg.eval.temperature) if not cfg.eval.greedy else 1.0
         rollout_cfg = dataclasses.replace(cfg.rollout, greedy=cfg.eval.greedy)
-        envs += [make_env(cfg.env.name, **kwargs) for _ in range(min(cfg.eval.batch_size, len(tasks)) - 1)]
+        envs += [make_split_env(cfg, split) for _ in range(min(cfg.eval.batch_size, len(tasks)) - 1)]
         for s in range(samples):
             generator = torch.Generator(device=device).manual_seed(cfg.eval.seed + s)
             episodes += play_tasks(policy, envs, tasks, agent=cfg.agent, config=rollout_cfg, generator=generator,
@@ -249,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, args.overrides)
         results = evaluate(cfg, args.checkpoint, split=args.split, samples=args.samples, progress=cfg.trainer.progress)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError, ImportError) as err:  # user errors (settings, files, optional packages): one line
         parser.exit(2, f"{prog}: error: {err}\n")
     model = "tiny (random init)" if cfg.model.tiny else cfg.model.path.split("/")[-1]
     print(format_table(results, env_name=cfg.env.name, model=model, method=method_name(cfg)))

@@ -41,13 +41,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# required, not set: {key}")
             return 0
         cfg = load_config(args.config, overrides)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:
         parser.exit(2, f"{PROG}: error: {err}\n")
     from scaled.trainer import Trainer
 
     try:
         trainer = Trainer(cfg)
-    except (ValueError, OSError) as err:  # the run folder or the data cannot be used: say why, no traceback
+    except (ValueError, OSError, ImportError) as err:  # settings, run folder, data, model files or optional
+        # packages that cannot be used: one line naming them, no traceback
         parser.exit(2, f"{PROG}: error: {err}\n")
     try:
         history = trainer.train()

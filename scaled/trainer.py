@@ -53,11 +53,11 @@ import empg
 from empg.io import CheckpointDir, CheckpointError, MetricsLog, check_writable, load_checkpoint_file
 from scaled.agent import Episode
 from scaled.batch import TrainRows, concatenated_rows, step_rows, trim_padding
-from scaled.config import Config, config_diff, config_to_dict, env_kwargs
+from scaled.config import Config, config_diff, config_to_dict, make_split_env, val_task_indices
 from scaled.rollout import collect_rollouts, play_tasks, rollout_metrics
 
 __all__ = ["Trainer", "build_policy", "resolve_device", "informative_episodes", "val_metrics", "checkpoint_bytes",
-           "checkpoint_footprint", "load_weights"]
+           "checkpoint_footprint", "load_weights", "check_model_path"]
 
 METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
@@ -66,13 +66,34 @@ OPTIMIZER_DIR = "optimizer"
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device of ``trainer.device``: ``auto`` (cuda when available, else cpu), ``cpu`` or ``cuda[:i]``.
+
+    Raises:
+        ValueError: another value, or cuda without CUDA (named ``trainer.device``).
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise ValueError(f"trainer.device must be auto, cpu or cuda[:i], got {name!r}")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("trainer.device=cuda but CUDA is not available")
+        raise ValueError(f"trainer.device={name} but CUDA is not available")
     return torch.device(name)
+
+
+def check_model_path(path: str) -> None:
+    """A ``model.path`` that names a local folder (absolute, ``./``, ``../`` or ``~``) must hold a model.
+
+    Raises:
+        ValueError: no such folder, or no ``config.json`` in it (named ``model.path``).
+    """
+    if not path.startswith(("/", "./", "../", "~")) and not pathlib.Path(path).exists():
+        return  # a hub name (e.g. Qwen/Qwen2.5-1.5B-Instruct): transformers resolves it
+    folder = pathlib.Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"model.path={path!r}: no such folder (a local model folder, or a hub name such as "
+                         f"Qwen/Qwen2.5-1.5B-Instruct; model.tiny=true builds a tiny model instead)")
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"model.path={path!r}: the folder holds no config.json (not a transformers model folder)")
 
 
 def build_policy(cfg: Config, device: torch.device):
@@ -84,6 +105,8 @@ def build_policy(cfg: Config, device: torch.device):
         from scaled.tiny import build_tiny_model
 
         path = str(build_tiny_model(path or None, **cfg.model.tiny_kwargs))
+    else:
+        check_model_path(path)
     reference = cfg.model.reference if cfg.algorithm.loss.kl_coef > 0 else "none"
     options = dict(cfg.model.sampler_options)
     if cfg.model.backend == "vllm":
@@ -225,18 +248,19 @@ class Trainer:
             self._check_resume_config(*latest)
         else:
             self._check_fresh_start()
+        # The environments before the model: a bad env setting or data path stops before a big model loads.
+        n_envs = cfg.env.n_tasks * cfg.env.group_size
+        if envs is None:
+            envs = self.make_envs("train", n_envs)
+        if len(envs) != n_envs:
+            raise ValueError(f"envs: expected n_tasks * group_size = {n_envs} environments, got {len(envs)}")
+        self.envs = envs
         self.policy = build_policy(cfg, self.device)
         try:
             self._check_disk_space()
             self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=cfg.optim.lr,
                                                betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
             self.generator = torch.Generator(device=self.device).manual_seed(cfg.trainer.seed)
-            n_envs = cfg.env.n_tasks * cfg.env.group_size
-            if envs is None:
-                envs = self.make_envs("train", n_envs)
-            if len(envs) != n_envs:
-                raise ValueError(f"envs: expected n_tasks * group_size = {n_envs} environments, got {len(envs)}")
-            self.envs = envs
             self.val_envs: list | None = None
             self._val_tasks: list[int] | None = None
             if latest is not None:
@@ -254,10 +278,7 @@ class Trainer:
 
     def make_envs(self, split: str, n: int) -> list:
         """A pool of ``n`` environments on the ``train``, ``val`` or ``test`` split (built once, reused)."""
-        from scaled.envs import make_env
-
-        kwargs = env_kwargs(self.cfg, split)
-        return [make_env(self.cfg.env.name, **kwargs) for _ in range(n)]
+        return [make_split_env(self.cfg, split) for _ in range(n)]
 
     def close(self) -> None:
         """Close the loggers, every environment of the pools and the policy's sampler (the vLLM engine)."""
@@ -553,9 +574,7 @@ class Trainer:
         (a subset drawn with ``eval.seed``; all of them when the split is smaller)."""
         if self._val_tasks is None:
             n = self._val_pool()[0].num_tasks
-            k = self.cfg.eval.val_tasks
-            self._val_tasks = list(range(n)) if k is None or k >= n else sorted(
-                random.Random(self.cfg.eval.seed).sample(range(n), k))
+            self._val_tasks = val_task_indices(n, self.cfg.eval.val_tasks, self.cfg.eval.seed)
         return self._val_tasks
 
     def _val_pool(self) -> list:

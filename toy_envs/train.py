@@ -961,7 +961,10 @@ def make_gym_env_factory(env_id: str, env_kwargs: dict[str, Any] | None = None) 
         raise ValueError(f"env: {env_id!r} is not a registered gymnasium id ({err})") from None
 
     def make_env():
-        return gym.make(env_id, **kwargs)
+        try:
+            return gym.make(env_id, **kwargs)
+        except TypeError as err:  # a keyword the env does not take: name the option, not a traceback
+            raise ValueError(f"--env-kwargs {json.dumps(kwargs)}: {env_id} does not accept them ({err})") from None
 
     return make_env
 

@@ -38,7 +38,7 @@ from typing import Any, Awaitable, Callable
 
 from scaled.agent import AgentConfig, Episode
 
-__all__ = ["EnvPool", "MAX_STEPS", "agent_config_from_extra", "env_executor", "run_episode"]
+__all__ = ["EnvPool", "agent_config_from_extra", "env_executor", "run_episode"]
 
 #: ``async (prompt_text) -> prompt_ids`` (the chat prompt of one user message).
 Tokenize = Callable[[str], Awaitable[list[int]]]
@@ -56,18 +56,22 @@ def _mapping(value: Any, name: str) -> dict:
     return dict(value)
 
 
-#: Turn limits of the paper (spec §6) for rows that do not carry ``agent.max_steps``.
-MAX_STEPS = {"alfworld": 50, "webshop": 15, "textworld": 50}
-
-
 def agent_config_from_extra(extra: dict) -> AgentConfig:
     """The :class:`AgentConfig` of a dataset row (``extra_info["agent"]``, written by make_data from the recipe).
 
+    A row without ``agent.max_steps`` takes the limit of its ``env_kwargs.max_steps``, else the recipe's
+    (``agent.max_steps`` of ``scaled/configs/env/<env>.yaml``, :func:`scaled.config.recipe_max_steps`).
     Only the step layout is possible here (one ``AgentLoopOutput`` per turn).
     """
     fields = _mapping(extra.get("agent"), "agent")
     if "max_steps" not in fields:
-        fields["max_steps"] = MAX_STEPS.get(str(extra.get("env", "alfworld")), 50)
+        env_kw = _mapping(extra.get("env_kwargs"), "env_kwargs")
+        if env_kw.get("max_steps") is not None:
+            fields["max_steps"] = env_kw["max_steps"]
+        else:
+            from scaled.config import recipe_max_steps
+
+            fields["max_steps"] = recipe_max_steps(str(extra.get("env", "alfworld")))
     cfg = AgentConfig(**fields)
     if cfg.layout != "step":
         raise ValueError(f"empg_text_env plays the step layout (one output per turn), got agent.layout={cfg.layout!r}")
@@ -91,6 +95,8 @@ class EnvPool:
         return json.dumps([name, kwargs], sort_keys=True, default=str)
 
     def acquire(self, name: str, kwargs: dict) -> Any:
+        """A free environment of ``make_env(name, **kwargs)`` from the pool, or a new one; give it back with
+        :meth:`release` (or use :meth:`borrow`)."""
         key = self._key(name, kwargs)
         with self._lock:
             free = self._free.setdefault(key, [])
@@ -105,11 +111,14 @@ class EnvPool:
         return env
 
     def release(self, env: Any) -> None:
+        """Return an environment from :meth:`acquire` to its free list (the caller must not use it afterwards)."""
         with self._lock:
             self._free.setdefault(env._empg_pool_key, []).append(env)
 
     @contextlib.contextmanager
     def borrow(self, name: str, kwargs: dict):
+        """Context manager: :meth:`acquire` an environment, :meth:`release` it on exit; an exception inside
+        closes it instead (its state is unknown) and propagates."""
         env = self.acquire(name, kwargs)
         try:
             yield env
@@ -120,6 +129,7 @@ class EnvPool:
             self.release(env)
 
     def close(self) -> None:
+        """Close every free environment and empty the pool (borrowed ones are closed by their borrowers)."""
         with self._lock:
             envs = [env for free in self._free.values() for env in free]
             self._free.clear()

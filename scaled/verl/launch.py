@@ -1,7 +1,7 @@
 """Launch EMPG on verl 0.9.1 from the recipe the single-machine trainer reads (one source of truth).
 
     python -m scaled.verl.launch --config scaled/configs/alfworld_dapo_empg_qwen1.5b.yaml \\
-        --data data/verl/alfworld_dapo_empg_qwen1.5b [--gpus 8] [--nnodes 1] [--set optim.lr=2e-6] \\
+        --data data/verl/alfworld_dapo_empg_qwen1.5b [--gpus 8] [--nnodes 1] [--set optim.lr=2e-6] [--allow-config-change] \\
         [verl Hydra overrides, e.g. trainer.save_freq=10 algorithm.empg.outcome=dapo]
 
 The recipe is a composed ``scaled/configs`` file (``scaled.config.load_config``: ``base.yaml`` +
@@ -13,8 +13,11 @@ overrides, applied last (an override of a key the launcher sets replaces it). Th
 command and runs ``python -m verl.trainer.main_ppo`` with it (``--print`` only prints).
 
 Everything a run writes goes under ``runs/verl/<project>/<experiment>/`` (project ``empg_<env>``,
-experiment ``<method>_<model>``): ``checkpoints/`` (verl's, resumed automatically), ``metrics.jsonl``
-(verl's file logger) and ``tb/`` (TensorBoard).
+experiment ``<method>_<model>``, e.g. ``drgrpo_empg_qwen2.5-1.5b-instruct``): ``checkpoints/`` (verl's, resumed
+automatically), ``metrics.jsonl`` (verl's file logger), ``tb/`` (TensorBoard) and ``launch_config.json`` (the
+resolved recipe, data folder and verl overrides of the launch). A relaunch into a folder whose
+``launch_config.json`` differs stops with the differing keys (``scaled.config.config_diff``, as ``scaled.train``
+does on resume) unless ``--allow-config-change``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import subprocess
 import sys
 from typing import Any, Sequence
 
-__all__ = ["verl_overrides", "merge_overrides", "run_dir", "build_command", "main", "ROOT", "AGENT_LOOPS"]
+__all__ = ["verl_overrides", "merge_overrides", "run_dir", "build_command", "launch_record", "check_run_config",
+           "main", "ROOT", "AGENT_LOOPS", "LAUNCH_CONFIG"]
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TRAINER_CONFIG = ROOT / "scaled" / "verl" / "config"
@@ -198,8 +202,79 @@ def run_dir(overrides: Sequence[str], root: str | os.PathLike = "runs/verl") -> 
     experiment = _final(overrides, "trainer.experiment_name") or run_name(
         _final(overrides, "algorithm.empg.outcome") or "grpo", _final(overrides, "algorithm.empg.variant") or "full",
         _final(overrides, "actor_rollout_ref.model.path") or "model",
-        _final(overrides, "actor_rollout_ref.model.lora_rank") or 0)
+        _final(overrides, "actor_rollout_ref.model.lora_rank") or 0,
+        _final(overrides, "algorithm.norm_adv_by_std_in_grpo") or "true")
     return pathlib.Path(root) / project / experiment
+
+
+#: The file in the run folder holding the launch's resolved recipe (``config_to_dict``), its data folder and the
+#: verl overrides given on the command line: a relaunch into the folder is checked against it.
+LAUNCH_CONFIG = "launch_config.json"
+
+#: verl overrides that may change when a run is relaunched (the cluster, how often it saves and logs).
+VERL_RESUME_EXEMPT = (
+    "trainer.n_gpus_per_node", "trainer.nnodes", "trainer.save_freq", "trainer.max_actor_ckpt_to_keep",
+    "trainer.total_training_steps", "trainer.total_epochs", "trainer.logger", "trainer.resume_mode",
+    "trainer.default_local_dir", "ray_kwargs", "+ray_kwargs",
+)
+
+
+def launch_record(cfg, *, data_dir, extra: Sequence[str] = ()) -> dict:
+    """What :data:`LAUNCH_CONFIG` stores: the resolved recipe, the data folder, the command-line verl overrides."""
+    from scaled.config import config_to_dict
+
+    verl = {_key(item): item.split("=", 1)[1] if "=" in item else "<deleted>" for item in extra}
+    return {"recipe": config_to_dict(cfg), "data": str(pathlib.Path(data_dir).expanduser().resolve()), "verl": verl}
+
+
+def check_run_config(out: str | os.PathLike, record: dict, *, allow_change: bool = False,
+                     fresh: bool = False) -> list[tuple[str, Any, Any]]:
+    """Refuse to relaunch into a run folder made with another config; then store ``record`` there.
+
+    ``fresh=True`` (``trainer.resume_mode=disable``: verl starts over) skips the comparison and only stores.
+
+    ``out`` is the run folder (:func:`run_dir`). When it holds a :data:`LAUNCH_CONFIG` from an earlier launch,
+    the two are compared with :func:`scaled.config.config_diff` (the single-machine trainer's resume check:
+    ``recipe.<key>`` minus :data:`scaled.config.RESUME_EXEMPT`, ``data``, ``verl.<override>`` minus
+    :data:`VERL_RESUME_EXEMPT`). Returns the differences (empty: same config, or a new folder).
+
+    Raises:
+        ValueError: the configs differ and not ``allow_change`` (``--allow-config-change``), naming every
+            differing key with its old and new value; or the stored file cannot be read (named).
+    """
+    import json
+    import warnings
+
+    from empg.io import atomic_write_json
+    from scaled.config import RESUME_EXEMPT, config_diff
+
+    out = pathlib.Path(out)
+    path = out / LAUNCH_CONFIG
+    diff: list[tuple[str, Any, Any]] = []
+    if path.is_file() and not fresh:
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{str(path)!r} cannot be read ({err}): move it away or choose another run "
+                             f"(trainer.experiment_name=...)") from None
+        exempt = [f"recipe.{k}" for k in RESUME_EXEMPT] + [f"verl.{k}" for k in VERL_RESUME_EXEMPT]
+        # no verl overrides at all is a missing branch, not a leaf ``{}`` (config_diff compares leaves)
+        def tree(rec: dict) -> dict:
+            return {k: v for k, v in rec.items() if v != {}}
+
+        diff = config_diff(tree(saved), tree(record), exempt=exempt)
+        if diff:
+            listing = ", ".join(f"{key} ({old!r} -> {new!r})" for key, old, new in diff)
+            if not allow_change:
+                raise ValueError(
+                    f"run folder {str(out)!r} holds a run launched with a different config ({str(path)!r}): "
+                    f"{listing}. verl would resume its checkpoints (trainer.resume_mode=auto). Relaunch with the "
+                    f"same config, name another run (trainer.experiment_name=<name>), or continue with the new "
+                    f"values with --allow-config-change.")
+            warnings.warn(f"relaunching {str(out)!r} with a changed config (allowed): {listing}", RuntimeWarning)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, record)
+    return diff
 
 
 def build_command(cfg, *, data_dir, gpus: int = 8, nnodes: int = 1, extra: Sequence[str] = (),
@@ -232,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--gpus", type=int, default=8, help="GPUs per node (trainer.n_gpus_per_node)")
     p.add_argument("--nnodes", type=int, default=1, help="nodes (trainer.nnodes)")
     p.add_argument("--print", dest="dry", action="store_true", help="print the command, do not run it")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="relaunch into a run folder although its stored config differs (as scaled.train)")
     p.add_argument("overrides", nargs="*", help="verl Hydra overrides, applied last")
     args = p.parse_args(argv)
     from scaled.config import load_config
@@ -251,6 +328,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(f"scaled.verl.launch: error: {data} has no {missing}; write them first with "
               f"python -m scaled.verl.make_data --config {args.config} --out {data} ...", file=sys.stderr)
+        return 2
+    try:  # verl resumes the folder's checkpoints (resume_mode=auto): only with the config that made them
+        check_run_config(pathlib.Path(env["VERL_FILE_LOGGER_PATH"]).parent,
+                         launch_record(cfg, data_dir=data, extra=args.overrides),
+                         allow_change=args.allow_config_change, fresh=_final(cmd, "trainer.resume_mode") == "disable")
+    except (ValueError, OSError) as err:
+        print(f"scaled.verl.launch: error: {err}", file=sys.stderr)
         return 2
     return subprocess.call(cmd, env={**os.environ, **env}, cwd=ROOT)
 

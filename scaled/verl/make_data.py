@@ -29,22 +29,15 @@ import argparse
 import dataclasses
 import json
 import pathlib
-import random
 import sys
-from typing import Any, Sequence
+from typing import Sequence
+
+from scaled.config import val_task_indices
 
 __all__ = ["build_rows", "val_task_indices", "write_parquet", "main"]
 
 #: What ``--val-split`` picks for val.parquet.
 VAL_SPLITS = ("val", "test")
-
-
-def val_task_indices(num_tasks: int, val_tasks: int | None, seed: int) -> list[int]:
-    """The single-machine trainer's validation tasks: ``val_tasks`` of ``num_tasks`` drawn with ``seed``
-    (sorted), or all of them (``scaled.trainer.Trainer.val_task_indices``)."""
-    if val_tasks is None or val_tasks >= num_tasks:
-        return list(range(num_tasks))
-    return sorted(random.Random(seed).sample(range(num_tasks), val_tasks))
 
 
 def _row(cfg, split_kwargs: dict, *, seed: int | None, task_index: int | None, tag: str) -> dict:

@@ -51,7 +51,9 @@ of Eq. 7, in both layouts.
 
 Outcome advantage: verl's own ``compute_grpo_outcome_advantage`` (so ``variant=off`` is verl's GRPO),
 then :func:`empg.modulate_advantages` / :func:`empg.modulate_step_advantages` (Eq. 7–12), one pass,
-whose ``empg/*`` statistics go to verl's metrics.
+whose ``empg/*`` statistics go to verl's metrics. With ``variant=off`` the advantages stay GRPO's and the
+statistics are those of full EMPG on the same batch (:func:`empg.modulation_terms`, logging only,
+``empg/enabled`` = 0), as the scaled and toy trainers log for their baselines.
 
 This module imports without verl; :func:`install` (run on import when verl is importable) does the
 two registrations.
@@ -342,7 +344,9 @@ def empg_adv_estimator(
         trajectory, step: ``[B]`` step-rows layout (one row per turn); ``trajectory`` any hashable ids.
         is_padding: ``[B]`` bool, verl's padding tags; rows without a ``response_mask`` token count
             as padding too. Padding rows get advantage 0 and take no part in GRPO or the modulation.
-        metrics: if given, ``ModulationTerms.stats("empg")`` (``empg/*`` keys) is added to it.
+        metrics: if given, ``ModulationTerms.stats("empg")`` (``empg/*`` keys) and ``empg/enabled`` are added to
+            it; with ``variant="off"`` (and entropies) these are the full-EMPG terms of the batch, computed
+            once for logging only (as the scaled and toy trainers log for their baselines).
 
     Returns:
         ``(advantages, returns)``, both ``[B, L]``, zero off ``response_mask`` and on padding rows.
@@ -402,7 +406,7 @@ def empg_adv_estimator(
 def _concatenated(scores, index, response_mask, entropy, step_ids, opts, metrics) -> torch.Tensor:
     """One row per trajectory: GRPO over the rows, then Eq. 7–12 on the turns (``[R, L]``)."""
     base = _grpo(scores, index, opts).to(torch.float32).unsqueeze(-1) * (response_mask != 0)
-    if opts.variant == "off":
+    if opts.variant == "off" and (metrics is None or entropy is None):
         return base
     if step_ids is None:
         ids = step_ids_from_response_mask(response_mask)
@@ -411,10 +415,24 @@ def _concatenated(scores, index, response_mask, entropy, step_ids, opts, metrics
             raise ValueError(f"step_ids must be [B, L] like response_mask {tuple(response_mask.shape)}, "
                              f"got {tuple(step_ids.shape)}")
         ids = torch.where(response_mask != 0, step_ids.long(), torch.full_like(step_ids, -1, dtype=torch.long))
+    if opts.variant == "off":  # a baseline: log the full-EMPG terms of this batch (one pass), train on GRPO
+        _log_terms(metrics, empg.modulation_terms(base, entropy, ids, **_full_kwargs(opts)), enabled=False)
+        return base
     out, terms = empg.modulate_advantages(base, entropy, ids, return_terms=True, **opts.modulation_kwargs())
+    _log_terms(metrics, terms, enabled=True)
+    return out
+
+
+def _full_kwargs(opts) -> dict[str, float]:
+    """The modulation settings of full EMPG with the run's k, k_f, zeta, eps (what a baseline logs)."""
+    return empg.EMPGConfig(variant="full", k=opts.k, k_f=opts.k_f, zeta=opts.zeta, eps=opts.eps).modulation_kwargs()
+
+
+def _log_terms(metrics: dict | None, terms, *, enabled: bool) -> None:
+    """``empg/*`` statistics of one modulation pass into verl's metrics, with ``empg/enabled`` (0: logged only)."""
     if metrics is not None:
         metrics.update(terms.stats("empg"))
-    return out
+        metrics["empg/enabled"] = float(enabled)
 
 
 def _step_rows(scores, index, mask, entropy, trajectory, step, opts, metrics) -> torch.Tensor:
@@ -433,16 +451,19 @@ def _step_rows(scores, index, mask, entropy, trajectory, step, opts, metrics) ->
     cand = torch.where(stp == max_step[traj], order, torch.full_like(order, -1))
     last = torch.full((n_traj,), -1, dtype=torch.long).scatter_reduce(0, traj, cand, reduce="amax")
     base = _grpo(scores[last], index[last.numpy()], opts)[traj]
-    if opts.variant == "off":
+    if opts.variant == "off" and (metrics is None or entropy is None):
         return base.unsqueeze(-1)
     on = mask > 0
     # entropies only where response_mask is 1 (where(), not *: inf/NaN off the mask stay out)
     ent = torch.where(on, entropy.to(torch.float64), torch.zeros((), dtype=torch.float64))
     step_entropy = ent.sum(-1) / on.double().sum(-1)  # every row here has a response token
+    if opts.variant == "off":  # a baseline: log the full-EMPG terms of this batch (one pass), train on GRPO
+        _log_terms(metrics, empg.step_modulation_terms(base, step_entropy, traj, stp, **_full_kwargs(opts)),
+                   enabled=False)
+        return base.unsqueeze(-1)
     out, terms = empg.modulate_step_advantages(base, step_entropy, traj, stp, return_terms=True,
                                                **opts.modulation_kwargs())
-    if metrics is not None:
-        metrics.update(terms.stats("empg"))
+    _log_terms(metrics, terms, enabled=True)
     return out.unsqueeze(-1)
 
 
@@ -477,9 +498,15 @@ def _make_trainer_class():
 
 
 # --------------------------------------------------------------------------- config resolvers
-def run_name(outcome: str, variant: str, model_path: str, lora_rank: Any = 0) -> str:
-    """``<method>_<model>`` of a verl run, e.g. ``dapo_empg_qwen2.5-1.5b-instruct`` (``scaled.config`` naming)."""
+def run_name(outcome: str, variant: str, model_path: str, lora_rank: Any = 0, norm_adv_by_std: Any = True) -> str:
+    """``<method>_<model>`` of a verl run, e.g. ``dapo_empg_qwen2.5-1.5b-instruct`` (``scaled.config`` naming).
+
+    ``norm_adv_by_std=False`` (``algorithm.norm_adv_by_std_in_grpo``) names the outcome ``drgrpo`` (``dapo-nostd``
+    under DAPO), so Dr.GRPO and GRPO runs never share a run folder.
+    """
     variant = "off" if variant is False else str(variant)
+    if str(norm_adv_by_std).lower() in ("false", "0"):
+        outcome = "drgrpo" if str(outcome) == "grpo" else f"{outcome}-nostd"
     method = str(outcome) if variant == "off" else f"{outcome}_empg" + ("" if variant == "full" else f"-{variant}")
     model = re.sub(r"[^A-Za-z0-9._-]+", "-", str(model_path).rstrip("/").split("/")[-1]).strip("-").lower() or "model"
     return f"{method}_{model}" + ("-lora" if int(lora_rank or 0) > 0 else "")

@@ -42,6 +42,39 @@ def test_command_lines_exit_2_with_the_named_problem(module, argv, names, capsys
     assert exit_.value.code == 2 and names in err and "Traceback" not in err, err
 
 
+@pytest.mark.parametrize("module", ["scaled.train", "scaled.evaluate"])
+@pytest.mark.parametrize("sets, names", [
+    (["env.kwargs.foo=1"], "env.kwargs.foo: the alfworld environment takes no argument 'foo'"),
+    (["env.name=foo"], "env.name must be one of ['alfworld', 'webshop', 'textworld'], got 'foo'"),
+    (["model.tiny=false", "model.path=/nonexistent"], "model.path='/nonexistent': no such folder"),
+    (["model.backend=foo"], "model.backend must be hf or vllm, got 'foo'"),
+    (["model.dtype=foo"], "model.dtype must be one of ['float32', 'bfloat16', 'float16'], got 'foo'"),
+    # the environments come before the model: a bad data path is named before any model is loaded (here the
+    # model path is bad too, and never reached)
+    (["env.kwargs.data_path=/nowhere", "model.tiny=false", "model.path=/nonexistent"],
+     "env.kwargs.data_path: ALFWorld data_path '/nowhere' does not exist"),
+])
+def test_setting_errors_exit_2_naming_the_setting(module, sets, names, tmp_path, capsys):
+    """Errors found only when the run starts (env arguments, env data, model files) are one line naming the setting."""
+    import importlib
+
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(SMOKE), f"trainer.out_dir={tmp_path / 'run'}", "eval.max_tasks=1", *sets])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and names in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_local_model_folder_without_a_model_is_named(tmp_path):
+    from scaled.trainer import check_model_path
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"model\.path='.*empty': the folder holds no config\.json"):
+        check_model_path(str(tmp_path / "empty"))
+    check_model_path("Qwen/Qwen2.5-1.5B-Instruct")  # a hub name: left to transformers
+
+
 def test_evaluate_rejects_a_bad_split_choice(capsys):
     from scaled.evaluate import main
 

@@ -174,9 +174,12 @@ def test_make_data_rows_carry_the_recipe_and_the_held_out_splits(alfworld_data):
         assert agent_config_from_extra(extra) == cfg.agent
         assert json.loads(extra["env_kwargs"])["max_steps"] == cfg.agent.max_steps == 50
     assert dataclasses.asdict(cfg.agent)["invalid_penalty"] == 0.1 and cfg.agent.win_reward == 10.0
-    # the validation rows are the single-machine trainer's validation tasks
-    assert make_data.val_task_indices(140, 128, cfg.eval.seed) == make_data.val_task_indices(140, 128, cfg.eval.seed)
-    assert len(set(make_data.val_task_indices(140, 128, 5))) == 128 and make_data.val_task_indices(3, 128, 5) == [0, 1, 2]
+    # the validation draw (one function, scaled.config.val_task_indices): distinct, sorted, seeded, all when few
+    from scaled.config import val_task_indices
+
+    drawn = val_task_indices(140, 128, cfg.eval.seed)
+    assert len(set(drawn)) == 128 and drawn == sorted(drawn) and drawn != val_task_indices(140, 128, cfg.eval.seed + 1)
+    assert val_task_indices(3, 128, 5) == [0, 1, 2] and val_task_indices(5, None, 5) == list(range(5))
     assert rows["train"][3]["extra_info"]["seed"] == cfg.trainer.seed * 1_000_003 + 3
     test_as_val = make_data.build_rows(cfg, n_train=1, val_split="test")
     assert test_as_val["val"] == test_as_val["test"]
@@ -210,6 +213,19 @@ def test_make_data_webshop_validates_on_held_out_goals(tmp_path):
     rows = make_data.build_rows(cfg, n_train=3)
     assert len(rows["test"]) == 500 and [r["extra_info"]["task_index"] for r in rows["test"]] == list(range(500))
     assert len(rows["val"]) == cfg.eval.val_tasks == 128
+    # the validation rows are the single-machine trainer's validation tasks (Trainer.val_task_indices, run on the
+    # same validation split; a fake self spares loading a model): 128 of 1,000 goals, so the draw itself counts
+    from types import SimpleNamespace
+
+    from scaled.config import env_kwargs
+    from scaled.envs import make_env
+    from scaled.trainer import Trainer
+
+    val_env = make_env(cfg.env.name, **env_kwargs(cfg, "val"))
+    trainer_like = SimpleNamespace(cfg=cfg, _val_tasks=None, _val_pool=lambda: [val_env])
+    trainer_tasks = Trainer.val_task_indices(trainer_like)
+    assert val_env.num_tasks == 1000 and trainer_tasks != list(range(128))
+    assert [r["extra_info"]["task_index"] for r in rows["val"]] == trainer_tasks
     assert {json.loads(r["extra_info"]["env_kwargs"])["split"] for r in rows["val"]} == {"validation"}  # goals [500:1500]
     assert {json.loads(r["extra_info"]["env_kwargs"])["split"] for r in rows["train"]} == {"train"}  # goals [1500:]
     assert {json.loads(r["extra_info"]["env_kwargs"])["split"] for r in rows["test"]} == {"test"}  # goals [0:500]
@@ -233,3 +249,82 @@ def test_launch_scripts_are_thin_wrappers_of_the_launcher(script, config):
     import shlex
 
     assert shlex.quote("algorithm.empg.variant='off'") in other.stdout and "Qwen2.5-7B-Instruct" in other.stdout
+
+
+def test_agent_loop_turn_limit_comes_from_the_row_or_the_recipe(tmp_path, monkeypatch):
+    """A row without agent.max_steps takes env_kwargs.max_steps, else the recipe's env fragment (no second copy)."""
+    import scaled.config
+    from scaled.verl.agent_loop import agent_config_from_extra
+
+    recipe = load_config(CONFIGS / "webshop_grpo_qwen1.5b.yaml", allow_missing=True).agent.max_steps
+    assert agent_config_from_extra({"env": "webshop"}).max_steps == recipe == 15
+    assert agent_config_from_extra({"env": "alfworld"}).max_steps == 50
+    assert agent_config_from_extra({"env": "alfworld", "env_kwargs": json.dumps({"max_steps": 7})}).max_steps == 7
+    assert agent_config_from_extra({"env": "webshop", "agent": json.dumps({"max_steps": 3})}).max_steps == 3
+    # the limit is read from the env fragment: change the fragment, the agent loop follows
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "webshop.yaml").write_text("agent:\n  max_steps: 9\n")
+    monkeypatch.setattr(scaled.config, "CONFIG_DIR", tmp_path)
+    assert agent_config_from_extra({"env": "webshop"}).max_steps == 9
+
+
+def test_a_relaunch_with_another_config_is_refused_naming_the_keys(tmp_path, monkeypatch, capsys):
+    """The verl run folder is named by method + model and verl resumes it (resume_mode=auto): the launcher stores
+    the launch's config there and refuses a different one (scaled.config.config_diff, as scaled.train on resume)."""
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)  # runs/verl/... is relative to the working directory
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train.parquet", "val.parquet"):
+        (data / name).write_bytes(b"")
+    launched = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd, **kw: launched.append(cmd) or 0)  # no verl run here
+    config = str(CONFIGS / "alfworld_dapo_empg_qwen1.5b.yaml")
+
+    def launch_(*args):
+        n = len(launched)
+        code = launch.main(["--config", config, "--data", str(data), *args])
+        return code, len(launched) > n, capsys.readouterr().err
+
+    folder = tmp_path / "runs/verl/empg_alfworld/dapo_empg_qwen2.5-1.5b-instruct"
+    assert launch_()[:2] == (0, True)
+    saved = json.loads((folder / launch.LAUNCH_CONFIG).read_text())
+    assert saved["recipe"]["optim"]["lr"] == 1e-6 and saved["data"] == str(data.resolve())
+    code, ran, err = launch_("--nnodes", "2", "--set", "trainer.iterations=300", "trainer.save_freq=5")  # exempt
+    assert (code, ran) == (0, True), err
+    code, ran, err = launch_("--set", "optim.lr=2e-6")
+    assert (code, ran) == (2, False) and "recipe.optim.lr (1e-06 -> 2e-06)" in err and "--allow-config-change" in err
+    code, ran, err = launch_("actor_rollout_ref.actor.optim.lr=3e-6")  # a verl override counts too
+    assert (code, ran) == (2, False) and "verl.actor_rollout_ref.actor.optim.lr ('<absent>' -> '3e-6')" in err
+    with pytest.warns(RuntimeWarning, match=r"recipe\.optim\.lr"):
+        assert launch_("--set", "optim.lr=2e-6", "--allow-config-change")[:2] == (0, True)
+    assert json.loads((folder / launch.LAUNCH_CONFIG).read_text())["recipe"]["optim"]["lr"] == 2e-6  # the new values
+    # starting over (resume_mode=disable) needs no check
+    assert launch_("trainer.resume_mode=disable")[:2] == (0, True)
+    # Dr.GRPO and GRPO runs get their own folders (verl runs both as outcome grpo)
+    assert launch_("--set", "algorithm.outcome.estimator=drgrpo")[:2] == (0, True)
+    assert (tmp_path / "runs/verl/empg_alfworld/drgrpo_empg_qwen2.5-1.5b-instruct" / launch.LAUNCH_CONFIG).is_file()
+    cfg = load_config(config, ["algorithm.outcome.estimator=grpo"], allow_missing=True)
+    names = {est: launch.run_dir(launch.merge_overrides(launch.verl_overrides(
+        load_config(config, [f"algorithm.outcome.estimator={est}"], allow_missing=True), data_dir=data), [])).name
+        for est in ("grpo", "drgrpo", "dapo")}
+    assert names == {"grpo": "grpo_empg_qwen2.5-1.5b-instruct", "drgrpo": "drgrpo_empg_qwen2.5-1.5b-instruct",
+                     "dapo": "dapo_empg_qwen2.5-1.5b-instruct"} and cfg.algorithm.outcome.estimator == "grpo"
+
+
+def test_7b_full_fine_tuning_on_verl_is_one_override_away(capsys):
+    """The 7B configs train LoRA r=64 (model/qwen7b_lora.yaml); the paper trained 7B fully. docs/verl.md's command
+    for the paper's full fine-tune works: no LoRA rank reaches verl, the KL reference is a frozen copy."""
+    config = str(CONFIGS / "alfworld_dapo_empg_qwen7b.yaml")
+    lora = launch.verl_overrides(load_config(config, allow_missing=True), data_dir="/data")
+    assert lora["actor_rollout_ref.model.lora_rank"] == "64"
+    full_cfg = load_config(config, ["model.lora=null", "model.reference=copy"], allow_missing=True)
+    full = launch.verl_overrides(full_cfg, data_dir="/data")
+    assert "actor_rollout_ref.model.lora_rank" not in full and full_cfg.model.lora is None
+    assert full["actor_rollout_ref.actor.use_kl_loss"] == "true" and full_cfg.model.reference == "copy"
+    assert launch.main(["--config", config, "--print", "--set", "model.lora=null", "--set", "model.reference=copy"]) == 0
+    out = capsys.readouterr().out
+    assert "lora_rank" not in out and "dapo_empg_qwen2.5-7b-instruct/checkpoints" in out
+    docs = (ROOT / "docs" / "verl.md").read_text()
+    assert "--set model.lora=null --set model.reference=copy" in docs and "r=64" in docs

@@ -73,6 +73,12 @@ def test_outcome_dapo_as_a_hydra_override_turns_dapo_on():
     dapo = _compose(launch.build_command(recipe, data_dir="/data", extra=["algorithm.empg.outcome=dapo"])[0])
     assert dapo.algorithm.filter_groups.enable and dapo.actor_rollout_ref.actor.clip_ratio_high == 0.28
     assert dapo.trainer.experiment_name == "dapo_empg_qwen2.5-1.5b-instruct"
+    # Dr.GRPO runs as verl outcome grpo without the std: its own run folder, not GRPO's
+    dr = _compose(launch.build_command(load_config(CONFIGS / "alfworld_grpo_empg_qwen1.5b.yaml",
+                                                   ["algorithm.outcome.estimator=drgrpo"], allow_missing=True),
+                                       data_dir="/data")[0])
+    assert not dr.algorithm.norm_adv_by_std_in_grpo and plain.trainer.experiment_name == "grpo_empg_qwen2.5-1.5b-instruct"
+    assert dr.trainer.experiment_name == "drgrpo_empg_qwen2.5-1.5b-instruct" and "drgrpo_empg" in dr.trainer.default_local_dir
     mine = _compose(launch.build_command(recipe, data_dir="/data", extra=[
         "algorithm.empg.outcome=dapo", "actor_rollout_ref.actor.clip_ratio_high=0.25",
         "actor_rollout_ref.model.path=Qwen/Qwen2.5-7B-Instruct"])[0])

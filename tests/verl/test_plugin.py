@@ -411,3 +411,30 @@ def test_estimator_rejects_bad_input():
         plugin.padding_rows(mask, [True])
     with pytest.raises(ValueError, match="keys must look like"):
         plugin.steps_from_keys([f"bad-{uuid.uuid4().hex}"])
+
+
+@pytest.mark.parametrize("layout", ["concat", "steps"])
+def test_variant_off_logs_the_full_empg_terms_and_trains_on_grpo(monkeypatch, layout):
+    """Baselines log the empg/* statistics too (as the scaled and toy trainers do): the full-EMPG terms of the
+    same batch, computed once for logging; the advantages stay verl's GRPO."""
+    data, ent, keys, _ = _concat_batch(5) if layout == "concat" else _step_rows(5)
+    full = {}
+    _advantage(data.select(deepcopy=True), ent, keys, metrics=full)
+    plain = _advantage(data.select(deepcopy=True), ent, keys, _cfg(variant="off"))  # no metrics dict: GRPO only
+    name = "modulation_terms" if layout == "concat" else "step_modulation_terms"
+    real, calls = getattr(empg, name), []
+    monkeypatch.setattr(empg, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    for other in ("modulate_advantages", "modulate_step_advantages"):  # the advantages are not modulated
+        monkeypatch.setattr(empg, other, lambda *a, **k: pytest.fail(f"{other} ran under variant off"))
+    off = {}
+    adv = _advantage(data.select(deepcopy=True), ent, keys, _cfg(variant="off"), metrics=off)
+    assert calls == [1]
+    torch.testing.assert_close(adv, plain)
+    assert off.pop("empg/enabled") == 0.0 and full.pop("empg/enabled") == 1.0
+    assert set(off) == set(full) and off["empg/num_steps"] > 0
+    for key in off:  # the same terms the full variant logs on this batch
+        assert off[key] == pytest.approx(full[key], rel=1e-6, abs=1e-9), key
+    assert off["empg/scale_mean"] == pytest.approx(1.0, abs=1e-6)  # Eq. 10 normalisation: batch mean of g is 1
+    from empg.metrics import unknown_metrics
+
+    assert unknown_metrics(off) == []
