@@ -11,6 +11,7 @@ memory where supported) and ``close()``.
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,11 +26,14 @@ def make_sampler(backend: str, policy: "Policy", options: dict[str, Any] | None 
     """Build the sampler named ``backend`` for ``policy`` with keyword ``options``."""
     options = dict(options or {})
     if backend == "hf":
-        from scaled.sampling.hf import HFSampler
-
-        return HFSampler(policy, **options)
-    if backend == "vllm":
-        from scaled.sampling.vllm import VLLMSampler
-
-        return VLLMSampler(policy, **options)
-    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        from scaled.sampling.hf import HFSampler as cls
+    elif backend == "vllm":
+        from scaled.sampling.vllm import VLLMSampler as cls
+    else:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    known = [n for n, p in inspect.signature(cls.__init__).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"model.sampler_options: unknown option(s) {unknown} for the {backend!r} sampler; "
+                         f"known: {sorted(known)}")
+    return cls(policy, **options)

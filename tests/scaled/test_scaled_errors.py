@@ -181,3 +181,14 @@ def test_a_split_hidden_in_the_env_kwargs_is_refused():
     # it would give training, validation and evaluation the same tasks
     with pytest.raises(ValueError, match=r"env\.kwargs\.split='valid_unseen': set env\.train_split"):
         load_config(SMOKE, ["env.kwargs={split: valid_unseen, max_steps: 3}"])
+
+
+@pytest.mark.parametrize("backend", ["hf", "vllm"])
+def test_an_unknown_sampler_option_names_the_setting(backend):
+    from scaled.sampling import make_sampler
+
+    # refused before the sampler (or its engine) is built, so no policy is needed
+    with pytest.raises(ValueError, match=r"model\.sampler_options: unknown option\(s\) \['bogus'\]"):
+        make_sampler(backend, None, {"bogus": 1})
+    with pytest.raises(ValueError, match=r"backend must be one of"):
+        make_sampler("sglang", None, {})
