@@ -278,15 +278,14 @@ def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: dict[str, np.ndarr
     if idx.num_steps == 0:
         return adv.clone()
     work = adv if adv.dtype in (torch.float32, torch.float64) else adv.float()
-    dtype = np.float64 if work.dtype == torch.float64 else np.float32
-    # Per run: (g_s, ζ f_next(s) − mean_S A′) for a run of step s, (1, 0) for a run in no step.
-    scale = np.empty(idx.host.run_slot.shape[0], dtype=dtype)
-    scale.fill(1.0)
-    shift = np.zeros(scale.shape[0], dtype=dtype)
-    in_step = idx.host.step_run if idx.host.step_run is not None else idx.host.run_slot < idx.num_steps
-    slot = slice(None) if idx.host.step_run is not None else idx.host.run_slot[in_step]
-    scale[in_step] = terms["scale"][slot]
-    shift[in_step] = (terms["bonus"] - terms["mean_modulated"])[slot]
+    s = idx.num_steps
+    # A table of (g_s, ζ f_next(s) − mean_S A′) per step, and (1, 0) in slot S for "no step", read
+    # once per run through ``run_slot`` (S for a run in no step).
+    table = np.empty((2, s + 1), dtype=np.float64 if work.dtype == torch.float64 else np.float32)
+    table[0, :s], table[0, s] = terms["scale"], 1.0
+    np.subtract(terms["bonus"], terms["mean_modulated"], out=table[1, :s], casting="same_kind")
+    table[1, s] = 0.0
+    scale, shift = table.take(idx.host.run_slot, axis=1)
     out = affine_runs(work.reshape(-1), scale, shift, idx.host.run_length)
     return out.reshape(adv.shape).to(adv.dtype)
 
