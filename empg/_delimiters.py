@@ -35,10 +35,10 @@ def _matches(flat: torch.Tensor, valid: torch.Tensor | None, seqs: list[list[int
     sequences' first tokens and ``first_token`` the tokens there; the later tokens of the candidates
     (``c + j``, j >= 1) and the mask under all their tokens are read with one gather each, for all the
     sequences together."""
-    cands = []
+    cands = []  # (``compress``, not boolean indexing: 3x faster on these small arrays)
     for seq in seqs:
-        c = first[first_token == seq[0]]
-        cands.append(c if len(seq) == 1 else c[c % length <= length - len(seq)])  # fits in its row
+        c = first.compress(first_token == seq[0])
+        cands.append(c if len(seq) == 1 else c.compress(c % length <= length - len(seq)))  # fits in its row
     later = [c + j for seq, c in zip(seqs, cands) for j in range(1, len(seq))]  # the tokens after the first
     tokens = gather(flat, np.concatenate(later)) if later else None
     # The mask under the first tokens of all candidates, then under the later tokens (same order).
@@ -53,7 +53,7 @@ def _matches(flat: torch.Tensor, valid: torch.Tensor | None, seqs: list[list[int
             if touched is not None:
                 ok &= touched[n_first + later_off : n_first + later_off + k]
             later_off += k
-        out.append(c[ok] + (len(seq) - 1))
+        out.append(c.compress(ok) + (len(seq) - 1))
     return out
 
 
@@ -61,8 +61,10 @@ def _reduce_parts(valid: torch.Tensor, cuts: np.ndarray, parts: np.ndarray, redu
     """``valid`` reduced ("any" or "all") over the consecutive segments ``[cuts[i], cuts[i] + parts[i])``
     (some may be empty: they give False)."""
     nonempty = parts > 0
+    if np.logical_and.reduce(nonempty):
+        return segment_reduce(valid, cuts[:-1], reduce)
     out = np.zeros(parts.shape[0], dtype=bool)
-    out[nonempty] = segment_reduce(valid, cuts[:-1][nonempty], reduce)
+    out[nonempty] = segment_reduce(valid, cuts[:-1].compress(nonempty), reduce)
     return out
 
 
@@ -164,11 +166,12 @@ def step_ids_from_delimiters(
     cuts[0], cuts[1:-1:2], cuts[2:-1:2], cuts[-1] = 0, lo, hi_excl, n
     parts = cuts[1:] - cuts[:-1]  # gap, step, gap, step, …, gap
     keep = hi_excl > lo
-    all_valid = None
+    holes = False  # whether a kept step holds masked tokens
     if valid is not None:  # a step whose tokens are all masked is no step
         all_valid = _reduce_parts(valid, cuts, parts, "all")[1::2]
-        if not np.logical_and.reduce(all_valid[keep]):
+        if not np.logical_and.reduce(all_valid.compress(keep)):
             keep &= _reduce_parts(valid, cuts, parts, "any")[1::2]
+            holes = not np.logical_and.reduce(all_valid.compress(keep))
     if truncated == "drop":  # closed: an end match before the next header of the row (and in the row)
         has_next_open = np.append(open_row[1:] == open_row[:-1], False)
         keep &= (first_end <= row_last) & (~has_next_open | (first_end < np.append(opens[1:], n)))
@@ -180,6 +183,6 @@ def step_ids_from_delimiters(
     labels.fill(-1)
     labels[1::2] = np.where(keep, kept - (kept - keep)[row_first] - 1, -1)
     ids = repeat(labels, parts, n, tokens.device)
-    if all_valid is not None and not np.logical_and.reduce(all_valid[keep]):
+    if holes:
         fill_where_not_(ids, valid, -1)  # only when a kept step holds masked tokens
     return ids.reshape(b, length)

@@ -66,7 +66,7 @@ def equal_positions(x: torch.Tensor, values: list[int]) -> tuple[np.ndarray, np.
         for v in values[1:]:
             hit |= a == v
         where = hit.nonzero()[0]
-        return where, a[where]
+        return where, a.take(where)
     hit = x == values[0]
     for v in values[1:]:
         hit |= x == v
@@ -91,7 +91,7 @@ def runs(x: torch.Tensor, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
         np.not_equal(a[1:], a[:-1], out=change[1:])
         change[::period] = True  # every row starts a run
         start = change.nonzero()[0]
-        return start, _lengths(start, n), a[start]
+        return start, _lengths(start, n), a.take(start)
     change = torch.ones(n, dtype=torch.bool, device=x.device)
     change[1:] = x[1:] != x[:-1]
     change[::period] = True
@@ -148,12 +148,15 @@ def _sum_float64(a: np.ndarray, starts: np.ndarray) -> np.ndarray:
     n, r = a.shape[0], starts.shape[0]
     if a.dtype == np.float64 or n <= BLOCK:
         return np.add.reduceat(a, starts, dtype=np.float64) if r else np.zeros(0)
-    cut = sorted(set((starts.searchsorted(np.arange(0, n, BLOCK), side="right") - 1).tolist())) + [r]
-    edge = starts[cut[:-1]].tolist() + [n]
+    # Block i holds the segments cut[i]..cut[i+1]-1: those that start in [i·BLOCK, (i+1)·BLOCK),
+    # the first block beginning at segment 0; a block with no segment start is skipped.
+    cut = [0] + starts.searchsorted(range(BLOCK, n, BLOCK)).tolist() + [r]
+    edge = np.append(starts, n).take(cut).tolist()  # where block i's tokens begin (and, at i + 1, end)
     out = np.empty(r)
     for i in range(len(cut) - 1):  # a few blocks, never a loop over tokens or segments
-        np.add.reduceat(a[edge[i] : edge[i + 1]], starts[cut[i] : cut[i + 1]] - edge[i], dtype=np.float64,
-                        out=out[cut[i] : cut[i + 1]])
+        if cut[i] < cut[i + 1]:
+            np.add.reduceat(a[edge[i] : edge[i + 1]], starts[cut[i] : cut[i + 1]] - edge[i], dtype=np.float64,
+                            out=out[cut[i] : cut[i + 1]])
     return out
 
 

@@ -45,8 +45,8 @@ def per_step(per_run: np.ndarray, host: HostSteps) -> np.ndarray:
     When every step is one run (as :func:`empg.step_ids_from_delimiters` writes them) this is one
     gather; otherwise one ``bincount`` per leading row.
     """
-    if host.step_run is not None:
-        return per_run[..., host.step_run].astype(np.float64, copy=False)
+    if host.step_run is not None:  # (``take``: C-contiguous, 5x faster than ``[..., step_run]`` here)
+        return per_run.take(host.step_run, axis=-1).astype(np.float64, copy=False)
     s = host.row.shape[0]
     rows = [np.bincount(host.run_slot, weights=v, minlength=s + 1)[:s] for v in per_run.reshape(-1, per_run.shape[-1])]
     return np.stack(rows).reshape(per_run.shape[:-1] + (s,))
@@ -119,7 +119,7 @@ def _index_runs(row: np.ndarray, key: np.ndarray, start: np.ndarray, length: np.
     numbers the distinct (row, key) pairs in sorted order.
     """
     where = (key >= 0).nonzero()[0]  # the runs in a step
-    step_row, step = row[where], key[where]
+    step_row, step = row.take(where), key.take(where)
     combined = step_row * span + step
     if np.logical_and.reduce(combined[1:] > combined[:-1]):
         # The usual case (each step one run, steps in order): the runs in a step are the steps.
@@ -127,7 +127,7 @@ def _index_runs(row: np.ndarray, key: np.ndarray, start: np.ndarray, length: np.
         slot = np.empty(key.shape[0], dtype=np.int64)
         slot.fill(s)
         slot[where] = np.arange(s)
-        count = length[where]
+        count = length.take(where)
     else:
         keys = np.full(key.shape[0] + 1, _NO_STEP)
         keys[where] = combined
@@ -137,7 +137,7 @@ def _index_runs(row: np.ndarray, key: np.ndarray, start: np.ndarray, length: np.
         step_row, step = np.divmod(sorted_keys[:s], span)
         count = np.bincount(slot, weights=length, minlength=s + 1)[:s].astype(np.int64)
     next_step = np.arange(1, s + 1)  # the next entry, unless it starts another row
-    next_step[:-1][step_row[1:] != step_row[:-1]] = -1
+    np.copyto(next_step[:-1], -1, where=step_row[1:] != step_row[:-1])
     next_step[-1:] = -1
     return StepIndex(HostSteps(step_row, step, next_step, count, slot, start, length, step_run), shape, device)
 

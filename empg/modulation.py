@@ -109,6 +109,9 @@ class ModulationTerms:
 
 
 def _check_hparams(k: float, k_f: float, zeta: float, eps: float) -> None:
+    if type(k) is float and type(k_f) is float and type(zeta) is float and type(eps) is float \
+            and 0.0 <= k < _INF and 0.0 <= k_f < _INF and 0.0 <= zeta < _INF and 0.0 < eps < _INF:
+        return  # the usual case, in a few comparisons (NaN fails them and gets the message below)
     check_positive(k, "k")
     check_positive(k_f, "k_f")
     check_positive(zeta, "zeta")
@@ -159,7 +162,7 @@ def _check_values(sums: np.ndarray, ent_min: float, names: tuple[str, str],
     outside the steps (padding may hold anything) and ``ent_min`` is negative or NaN,
     ``negative_on_steps`` settles whether a step token is negative (one more pass, only then).
     """
-    finite = np.isfinite(np.add.reduce(sums, axis=1))
+    finite = np.isfinite(np.add.reduce(sums, axis=1)).tolist()
     if not finite[0]:
         raise ValueError(f"{names[0]} holds NaN/inf on step tokens (or their sum overflows)")
     if not ent_min >= 0 and (negative_on_steps is None or negative_on_steps()):
@@ -174,7 +177,16 @@ def _negative_on_steps(ent: torch.Tensor, idx: StepIndex) -> bool:
     return bool(((run_min < 0) & (idx.host.run_slot < idx.num_steps)).any())
 
 
+_INF = float("inf")
+_FLOATS = (torch.float32, torch.float64)
+
+
 def _token_inputs(advantages: Any, entropy: Any, step_ids: Any):
+    if type(advantages) is torch.Tensor and type(entropy) is torch.Tensor and type(step_ids) is torch.Tensor \
+            and advantages.dtype in _FLOATS and entropy.dtype in _FLOATS and step_ids.dtype is torch.int64 \
+            and advantages.ndim == 2 and advantages.shape == entropy.shape == step_ids.shape \
+            and advantages.device == entropy.device == step_ids.device:
+        return advantages, entropy, step_ids  # the usual case: nothing to convert
     adv = as_float_tensor(advantages, "advantages")
     ent = as_float_tensor(entropy, "entropy")
     ids = as_int_tensor(step_ids, "step_ids")
@@ -278,15 +290,14 @@ def _scatter_tokens(adv: torch.Tensor, idx: StepIndex, terms: dict[str, np.ndarr
     if idx.num_steps == 0:
         return adv.clone()
     work = adv if adv.dtype in (torch.float32, torch.float64) else adv.float()
-    dtype = np.float64 if work.dtype == torch.float64 else np.float32
-    # Per run: (g_s, ζ f_next(s) − mean_S A′) for a run of step s, (1, 0) for a run in no step.
-    scale = np.empty(idx.host.run_slot.shape[0], dtype=dtype)
-    scale.fill(1.0)
-    shift = np.zeros(scale.shape[0], dtype=dtype)
-    in_step = idx.host.step_run if idx.host.step_run is not None else idx.host.run_slot < idx.num_steps
-    slot = slice(None) if idx.host.step_run is not None else idx.host.run_slot[in_step]
-    scale[in_step] = terms["scale"][slot]
-    shift[in_step] = (terms["bonus"] - terms["mean_modulated"])[slot]
+    s = idx.num_steps
+    # A table of (g_s, ζ f_next(s) − mean_S A′) per step, and (1, 0) in slot S for "no step", read
+    # once per run through ``run_slot`` (S for a run in no step).
+    table = np.empty((2, s + 1), dtype=np.float64 if work.dtype == torch.float64 else np.float32)
+    table[0, :s], table[0, s] = terms["scale"], 1.0
+    np.subtract(terms["bonus"], terms["mean_modulated"], out=table[1, :s], casting="same_kind")
+    table[1, s] = 0.0
+    scale, shift = table.take(idx.host.run_slot, axis=1)
     out = affine_runs(work.reshape(-1), scale, shift, idx.host.run_length)
     return out.reshape(adv.shape).to(adv.dtype)
 
