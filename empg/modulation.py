@@ -226,11 +226,7 @@ def modulation_terms(
     advantages: Any,
     entropy: Any,
     step_ids: Any,
-    *,
-    k: float = 1.0,
-    k_f: float = 1.0,
-    zeta: float = 0.1,
-    eps: float = 1e-8,
+    *, k: float = 1.0, k_f: float = 1.0, zeta: float = 0.1, eps: float = 1e-8,
 ) -> ModulationTerms:
     """All intermediates of Eq. 7–12 for concatenated rows (see :func:`modulate_advantages`)."""
     _, idx, terms = _token_terms(advantages, entropy, step_ids, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
@@ -241,11 +237,7 @@ def modulate_advantages(
     advantages: Any,
     entropy: Any,
     step_ids: Any,
-    *,
-    k: float = 1.0,
-    k_f: float = 1.0,
-    zeta: float = 0.1,
-    eps: float = 1e-8,
+    *, k: float = 1.0, k_f: float = 1.0, zeta: float = 0.1, eps: float = 1e-8,
     return_terms: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, ModulationTerms]:
     """EMPG modulated advantages at token level, concatenated-rows layout (Eq. 7–12).
@@ -334,11 +326,7 @@ def step_modulation_terms(
     step_entropy: Any,
     trajectory: Any,
     step: Any,
-    *,
-    k: float = 1.0,
-    k_f: float = 1.0,
-    zeta: float = 0.1,
-    eps: float = 1e-8,
+    *, k: float = 1.0, k_f: float = 1.0, zeta: float = 0.1, eps: float = 1e-8,
 ) -> ModulationTerms:
     """All intermediates of Eq. 7–12 for one-row-per-step input (see :func:`modulate_step_advantages`)."""
     _, idx, terms = _row_terms(advantages, step_entropy, trajectory, step, dict(k=k, k_f=k_f, zeta=zeta, eps=eps))
@@ -350,11 +338,7 @@ def modulate_step_advantages(
     step_entropy: Any,
     trajectory: Any,
     step: Any,
-    *,
-    k: float = 1.0,
-    k_f: float = 1.0,
-    zeta: float = 0.1,
-    eps: float = 1e-8,
+    *, k: float = 1.0, k_f: float = 1.0, zeta: float = 0.1, eps: float = 1e-8,
     return_terms: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, ModulationTerms]:
     """EMPG modulated advantages, one row per step (verl-agent layout), Eq. 7–12.
