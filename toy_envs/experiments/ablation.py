@@ -16,7 +16,11 @@ Writes ``OUT/results.json``::
               "curve": {"mean", "ci_low", "ci_high"}, "wall_time_s": [...]}}}, "textworld": {...}},
      "wall_time_s": float, ...}
 
-where a summary is ``{"mean", "ci_low", "ci_high", "n", "values"}``; and ``OUT/learning_curves.png``.
+where a summary is ``{"mean", "ci_low", "ci_high", "n", "values"}`` (``ci_low``/``ci_high`` None with one
+seed) and a curve also keeps ``"per_seed"``; and ``OUT/learning_curves.png`` (each seed's success curve
+thin, the mean thick; for an older results.json without per-seed curves, the t-band clipped to [0, 1]).
+
+    python -m toy_envs.experiments.ablation --out runs/ablation --replot   # figure and table from results.json
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The paper reports that DAPO's KL loss oscillates late in training while EMPG's stays stable. The
 toy trainer logs ``policy/kl_prev``: the mean over the batch's visited steps of KL(π_before ‖ π_after)
 across one update. We train GRPO, GRPO + EMPG, DAPO and DAPO + EMPG on the long-horizon gridworld
-and plot the mean curve with a 95% t-interval over seeds; the table gives, per seed then averaged,
+and plot every seed's curve with the mean over seeds (older results.json without per-seed curves:
+the 95% t-band, clipped at 0, since a KL cannot be negative); the table gives, per seed then averaged,
 the mean KL over the whole run, over its last third, and the standard deviation of the KL over
 the last third (the "oscillation").
 
