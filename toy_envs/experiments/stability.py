@@ -130,9 +130,9 @@ def plot(out: dict[str, Any], path) -> None:
                     ax.plot(x, curve, color=f"C{i}", lw=0.5, alpha=0.3)
             elif (band := clip_band(c, 0.0, None)) is not None:  # older results.json: band clipped at KL = 0
                 ax.fill_between(x, *band, color=f"C{i}", alpha=0.15)
-                what = "band: 95% t-interval clipped at 0"
+                what = "95% t-band clipped at 0"
         ax.set_ylim(bottom=0)
-        ax.set_title(f"KL between consecutive policies, {len(out['seeds'])} seeds ({what})", fontsize=9)
+        ax.set_title(f"KL between consecutive policies, {len(out['seeds'])} seeds ({what})", fontsize=8)
         ax.set_xlabel("update")
         ax.set_ylabel("policy/kl_prev (nats)")
         ax.grid(alpha=0.3)
