@@ -74,11 +74,14 @@ SMOOTH = 5
 THRESHOLD = 0.8
 
 
-def mean_ci(values: Sequence[float]) -> tuple[float, float]:
-    """``(mean, half-width of the 95% t-interval)``; half-width NaN with fewer than 2 values."""
+def mean_ci(values: Sequence[float]) -> tuple[float, float | None]:
+    """``(mean, half-width of the 95% t-interval)``; the half-width is None (undefined, printed ``n/a``)
+    with one value, never NaN."""
     vals = [float(v) for v in values]
+    if not vals:
+        raise ValueError("values must be non-empty")
     if len(vals) < 2:
-        return statistics.fmean(vals), float("nan")
+        return statistics.fmean(vals), None
     _, lo, hi = t_interval(vals)
     return statistics.fmean(vals), (hi - lo) / 2
 
@@ -155,7 +158,8 @@ def format_table(summary: dict[str, dict[str, Any]], n_updates: int) -> str:
         med = statistics.median(reach)
         never = sum(r is None for r in s["updates_to_80"])
         med_txt = "never" if math.isinf(med) else f"{med:g}"
-        lines.append(f"{LABELS.get(method, method):<12} {fm:>22.3f} ± {fh:<5.3f} {am:>14.3f} ± {ah:<5.3f} {med_txt:>25} "
+        fh, ah = ("n/a" if h is None else f"{h:.3f}" for h in (fh, ah))
+        lines.append(f"{LABELS.get(method, method):<12} {fm:>22.3f} ± {fh:<5} {am:>14.3f} ± {ah:<5} {med_txt:>25} "
                      f"{never:>3}/{len(reach)}")
     for emp, base in PAIRS:
         if emp in summary and base in summary and len(summary[emp]["final_success"]) > 1:

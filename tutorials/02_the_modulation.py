@@ -502,10 +502,19 @@ for i, what in ((0, "fork -> fog"), (2, "fork -> clear route")):
 assert fork.centred[0] > fork.centred[2]
 
 # %% [markdown]
-# The miniature experiment on the fog gridworld (`python -m toy_envs.experiments.clarity --out runs/clarity`,
-# `docs/toys.md`) found exactly this: with the bonus, *fewer* episodes chose the clear route, and
-# more so as $\zeta$ grew, on a GRPO base and on a DAPO base. (That experiment is being reworked on
-# a new environment; see `docs/toys.md` for the current numbers.)
+# The clarity experiment measures this on the fog gridworld, `toy_envs/Fog-v0`:
+# `python -m toy_envs.experiments.clarity --env fog --no-sweep --methods grpo,empg,dapo,dapo_empg,empg_scaling,empg_bonus --seeds 10 --out runs/clarity_fog`,
+# then the same with `--seeds $(seq -s, 10 19)` for a fresh block (numbers and figures in
+# `docs/toys.md`, section 3). Adding the bonus on top of the scaling *lowers* the share of episodes
+# that take the clear route at the fork, by 0.23 [0.12, 0.33] on seeds 0–9 and by 0.26 [0.17, 0.35]
+# on seeds 10–19 (paired per-seed differences, 95% intervals), and GRPO + EMPG succeeds less often
+# than GRPO (0.21 against 0.59, then 0.25 against 0.38). An earlier ζ sweep on seeds 0–9 only (not
+# rerun on fresh seeds) found the share falling further as $\zeta$ grew, on both bases.
+#
+# On `toy_envs/Clarity-v0`, built for the bonus's intended case (no aliasing; the default of
+# `python -m toy_envs.experiments.clarity --out runs/clarity`), the bonus does not steer either:
+# EMPG − GRPO in the predictable-route share is +0.084 [−0.032, +0.200] on seeds 0–19 and
+# +0.001 [−0.022, +0.024] on seeds 20–39, both intervals including 0. Notebook 6 looks at both worlds.
 #
 # ## The two batch layouts give identical numbers
 #

@@ -175,7 +175,9 @@ plt.show()
 # The table counts, per method, the seeds that never had a successful training episode and the seeds
 # that **collapsed**: the last update's mean step entropy is below 0.3 nats (a uniform policy has
 # $\log 4 \approx 1.39$) while the last 5 updates had no success at all. A collapsed policy is
-# confident and never reaches the goal.
+# confident and no longer reaches the goal. The definition says nothing about earlier updates: a
+# collapsed seed may have won a few episodes before (the walk cell below prints how many updates had
+# a win), and the "never succeeded" column counts the seeds that never won at all.
 
 # %%
 COLLAPSE_ENTROPY = 0.3
@@ -211,8 +213,10 @@ for method in runs:
 #   exactly zero, so its policy stays uniform: its entropy lines stay at $\log 4$ until the first
 #   success. None of its seeds collapses.
 # * **GRPO + EMPG** is the only method with collapsed seeds (the "collapsed" column): the mean step
-#   entropy falls toward zero before the policy finds the goal, and every episode runs to the step
-#   limit. The next section explains why, and why dynamic sampling prevents it.
+#   entropy falls below 0.3 nats while the policy is not reaching the goal, and every episode runs
+#   to the step limit. Whether such a seed won a few episodes first (while still near uniform) varies
+#   by seed; the walk cell below prints it. The next section explains why, and why dynamic sampling
+#   prevents it.
 #
 # With 4 seeds, differences smaller than the spread of the thin lines mean nothing; raise `SCALE`
 # for more. The demo runs the same four methods on 10 seeds for 60 updates
@@ -232,10 +236,10 @@ for r in runs["grpo"]:
     assert all(abs(h - np.log(4)) < 1e-6 for h in r.curve("policy/entropy_mean")[:first])
 
 # %% [markdown]
-# ## Why GRPO + EMPG can collapse before the first success
+# ## Why GRPO + EMPG can collapse without reaching the goal
 #
-# Before the first success every group is all zeros, so the GRPO advantage is exactly zero and GRPO
-# does not move. EMPG's modulated advantage is *not* zero there. The scaled part $g\cdot A$ vanishes,
+# Before the first success, and in every later batch without one, every group is all zeros, so the
+# GRPO advantage is exactly zero and GRPO does not move. EMPG's modulated advantage is *not* zero there. The scaled part $g\cdot A$ vanishes,
 # but the bonus remains: $A''_s = \zeta f_{s+1} - \operatorname{mean}_S(\zeta f_{\text{next}})$. That
 # is an intrinsic reward for "the next step is confident", and nothing about the goal. In a
 # gridworld it feeds on itself. An action that bumps into a wall leaves the agent in the same state,
@@ -311,9 +315,10 @@ walks = {}
 for seed, (r, is_collapsed) in enumerate(zip(runs["empg"], collapsed("empg").tolist())):
     walks[seed] = sampled_walk(r.policy)
     n_states, stayed, won = walks[seed]
-    print(f"GRPO+EMPG seed {seed} ({'collapsed' if is_collapsed else 'not collapsed'}): final step entropy "
-          f"{r.curve('policy/entropy_mean')[-1]:.2f}, one episode visits {n_states} states, stays put on {stayed} "
-          f"of its moves, reaches the goal: {won}")
+    win_updates = sum(1 for s in r.curve() if s > 0)
+    print(f"GRPO+EMPG seed {seed} ({'collapsed' if is_collapsed else 'not collapsed'}): updates with a win during "
+          f"training {win_updates}, final step entropy {r.curve('policy/entropy_mean')[-1]:.2f}, one episode visits "
+          f"{n_states} states, stays put on {stayed} of its moves, reaches the goal: {won}")
 
 # %% [markdown]
 # A collapsed policy visits a few states and spends most of its moves walking into a wall, exactly

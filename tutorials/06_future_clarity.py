@@ -255,11 +255,13 @@ c_traces, c_finals, _ = run_settings(CLARITY_SETTINGS, clarity_env,
 
 # %%
 def mean_ci(values):
-    """Mean and half-width of the 95% t-interval (scipy), over seeds."""
+    """Mean and half-width of the 95% t-interval (scipy), over seeds (at least 2: one has no interval)."""
     from scipy import stats
 
     v = torch.as_tensor(values, dtype=torch.float64)
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std() / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+    if len(v) < 2:
+        raise ValueError(f"a 95% interval needs at least 2 seeds, got {len(v)}")
+    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std() / math.sqrt(len(v)))
     return float(v.mean()), half
 
 
@@ -340,6 +342,54 @@ training_figure(c_traces, "Clarity-v0 (small)", "first open cell")
 # +0.001 [−0.022, +0.024] on seeds 20–39, and the bonus-only rows changed direction between the blocks.
 # The first open cell ended more confident than the first corridor cell in 12–19 of 20 seeds for every
 # method. Those numbers come from that command, not from this notebook.
+#
+# **Route share over training, with and without the bonus.** That command also records, after every
+# update, which route each *training* win took (`curve_route_share` in its `results.json`). The next
+# cell plots it from the saved results (`docs/assets/miniature/clarity/results.json`, seeds 0–19, and
+# `docs/assets/miniature/clarity_fog/results.json`, Fog-v0, seeds 0–9; no training here): GRPO, EMPG
+# without the bonus (scaling only), and full EMPG, one thin line per seed (gaps: updates without a win)
+# and the mean over the seeds with a win as a thick line.
+
+# %%
+import json
+from pathlib import Path
+
+import numpy as np
+
+ASSETS = Path(toy_envs.__file__).resolve().parents[1] / "docs" / "assets" / "miniature"
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+saved_share = {}
+for ax, (folder, world, route) in zip(axes, (("clarity", "Clarity-v0", "predictable"), ("clarity_fog", "Fog-v0", "clear"))):
+    saved = json.loads((ASSETS / folder / "results.json").read_text())
+    for key, colour in (("grpo", "k"), ("empg_scaling", "C2"), ("empg", "C0")):
+        row = saved["methods"][key]
+        c = np.array(row["curve_route_share"], dtype=float)  # [seeds, updates], NaN: no win that update
+        x = np.arange(1, c.shape[1] + 1)
+        for seed_curve in c:
+            ax.plot(x, seed_curve, color=colour, lw=0.5, alpha=0.25)
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(c, axis=0)
+        ax.plot(x, mean, color=colour, lw=2.2, label=f"{row['label']} (mean of {c.shape[0]} seeds)")
+        saved_share[world, key] = float(np.nanmean(c[:, -5:]))
+    ax.set(xlabel="update", ylabel=f"{route} route's share of the update's wins", ylim=(-0.02, 1.02),
+           title=f"{world}: route share among training wins (saved results)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+plt.tight_layout()
+plt.show()
+for (world, key), v in saved_share.items():
+    print(f"{world:11s} {key:13s} share over the last 5 updates: {v:.2f}")
+assert all(saved_share["Clarity-v0", k] < 0.2 for k in ("grpo", "empg_scaling", "empg"))
+assert saved_share["Fog-v0", "empg"] < min(saved_share["Fog-v0", "grpo"], saved_share["Fog-v0", "empg_scaling"])
+
+# %% [markdown]
+# On `Clarity-v0` the predictable route's share of training wins falls toward zero for all three
+# methods (below 0.2 over the last 5 updates, printed above): wins go through the open route with or
+# without the bonus. Full EMPG ends a little higher than the other two, a difference the paired
+# per-seed comparison in `docs/toys.md` does not find significant on either block of seeds. On
+# `Fog-v0` the clear route's share starts at one half for every method (the same first rollouts), and
+# with the bonus (full EMPG) it ends lowest of the three: the "confident and wrong" case that Part 2
+# takes apart.
 
 # %%
 grpo = c_traces["GRPO"]

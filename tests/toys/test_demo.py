@@ -18,8 +18,9 @@ def test_demo_quick(tmp_path):
     pytest.importorskip("toy_envs.gridworld")
     out = tmp_path / "demo"
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
-    # a seed list, as for the fresh-block rerun (python -m toy_envs.demo --seeds 200,...,209)
-    p = subprocess.run([sys.executable, "-m", "toy_envs.demo", "--quick", "--out", str(out), "--seeds", "3,5",
+    # a seed list, as for the fresh-block rerun (python -m toy_envs.demo --seeds 200,...,209), given out of
+    # order: it is stored sorted, and the per-seed lists follow it (seed 5's rerun below matches entry 1)
+    p = subprocess.run([sys.executable, "-m", "toy_envs.demo", "--quick", "--out", str(out), "--seeds", "5,3",
                         "--workers", "1"], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert p.returncode == 0, p.stderr
     assert "final success" in p.stdout and "wall time" in p.stdout
@@ -91,6 +92,7 @@ def n_updates(res):
 
 
 @pytest.mark.parametrize("argv, flag", [(["--seeds", "a,b"], "--seeds"), (["--seeds", "-1"], "--seeds"),
+                                        (["--seeds", "3,5,3"], "--seeds"),
                                         (["--workers", "0"], "--workers"), (["--updates", "0"], "--updates")])
 def test_demo_bad_arguments_name_the_flag(argv, flag, tmp_path, capsys):
     from toy_envs.demo import main
@@ -112,6 +114,7 @@ def test_demo_statistics_helpers():
 
     # mean of (0, 1): 0.5; sd = sqrt(0.5); half-width = t_{0.975,1} · sd / sqrt(2) = 12.7062047 · 0.5 = 6.35310237
     # (t_{0.975,1} = tan(0.475 π), the Cauchy quantile)
+    assert mean_ci([0.25]) == (0.25, None)  # one seed: the half-width is undefined (n/a), not NaN
     m, h = mean_ci([0.0, 1.0])
     assert m == 0.5 and abs(h - 0.5 * math.tan(0.475 * math.pi)) < 1e-9 and abs(h - 6.353102) < 1e-6
     # trailing 5-update mean first reaches 0.8 at update 5 for (0.6, 0.8, 0.8, 0.8, 1.0): mean 0.8

@@ -49,6 +49,9 @@ def test_empg_enlarges_confident_and_damps_uncertain_success_steps(seed):
 
     ratio_confident = float(size_empg[confident].mean() / size_grpo[confident].mean())
     ratio_uncertain = float(size_empg[uncertain].mean() / size_grpo[uncertain].mean())
+    # printed for the docs and notebook 8, which quote them (pytest tests/toys/test_empg_mechanism.py -s)
+    print(f"\nseed {seed}: EMPG/GRPO update size on successful steps: confident {ratio_confident:.2f}, "
+          f"uncertain {ratio_uncertain:.2f}")
     assert ratio_confident > 1.1, ratio_confident
     assert ratio_uncertain < 0.9, ratio_uncertain
 

@@ -42,7 +42,10 @@ def run_quick(name: str, out: Path, *extra: str) -> dict:
 def check_summary(s: dict, n: int, lo: float = -math.inf, hi: float = math.inf) -> None:
     assert set(s) >= {"mean", "ci_low", "ci_high", "n"}
     assert s["n"] == n
-    assert s["ci_low"] <= s["mean"] + 1e-12 and s["mean"] <= s["ci_high"] + 1e-12
+    if n == 1:  # one value: no interval (None, printed n/a), never a zero-width one or NaN
+        assert s["ci_low"] is None and s["ci_high"] is None
+    else:
+        assert s["ci_low"] <= s["mean"] + 1e-12 and s["mean"] <= s["ci_high"] + 1e-12
     assert lo - 1e-12 <= s["mean"] <= hi + 1e-12
     if "values" in s:
         assert len(s["values"]) == n
@@ -54,6 +57,7 @@ def check_curve(c: dict, length: int, lo: float = -math.inf, hi: float = math.in
     for m, a, b in zip(c["mean"], c["ci_low"], c["ci_high"]):
         assert a <= m + 1e-12 <= b + 2e-12
         assert lo - 1e-12 <= m <= hi + 1e-12
+        assert lo - 1e-12 <= a and b <= hi + 1e-12  # the band is clipped to the quantity's range
 
 
 def test_t_interval_hand_computed():
@@ -64,10 +68,52 @@ def test_t_interval_hand_computed():
     t_975_2 = 0.95 / math.sqrt(2 * 0.975 * 0.025)
     assert hi - m == pytest.approx(t_975_2 / math.sqrt(3), abs=1e-9)
     assert m - lo == pytest.approx(hi - m)
-    assert t_interval([0.5]) == (0.5, 0.5, 0.5)
     with pytest.raises(ValueError, match="finite"):
         t_interval([1.0, float("nan")])
     assert parse_seeds("3") == [0, 1, 2] and parse_seeds("4,7") == [4, 7]
+
+
+def test_one_value_has_no_interval():
+    # A t-interval from one value is undefined: t_interval refuses it, summarize/fmt_ci say n/a, never 0 or NaN.
+    from toy_envs.experiments._common import fmt_ci, half_width, mean_curve, summarize
+
+    with pytest.raises(ValueError, match="at least 2 values"):
+        t_interval([0.5])
+    s = summarize([0.5])
+    assert s == {"mean": 0.5, "ci_low": None, "ci_high": None, "n": 1, "values": [0.5]}
+    assert half_width(s) is None and fmt_ci(s) == "0.50 ± n/a"
+    assert fmt_ci(summarize([0.0, 1.0]), 2) == "0.50 ± 6.35"  # t_{0.975,1}·sd/√2 = tan(0.475π)·0.5
+    c = mean_curve([[0.2, 0.4]])
+    assert c["mean"] == [0.2, 0.4] and c["ci_low"] is None and c["ci_high"] is None
+    with pytest.raises(ValueError, match="finite"):
+        summarize([float("nan")])
+
+
+def test_mean_curve_band_clipped():
+    from toy_envs.experiments._common import mean_curve
+
+    # success 0, 0, 1 at one update: mean 1/3, the raw t-band (-1.10, 1.77) leaves [0, 1]
+    c = mean_curve([[0.0], [0.0], [1.0]], 0.0, 1.0)
+    assert c["mean"] == [pytest.approx(1 / 3)] and c["ci_low"] == [0.0] and c["ci_high"] == [1.0]
+    raw = mean_curve([[0.0], [0.0], [1.0]])
+    assert raw["ci_low"][0] < 0 < 1 < raw["ci_high"][0] and raw["per_seed"] == [[0.0], [0.0], [1.0]]
+
+
+def test_parse_seeds_sorted_and_unique():
+    import argparse
+
+    from toy_envs.experiments._common import base_parser
+
+    # sorted, so per-seed lists (built in seed order) and results.json["seeds"] line up
+    assert parse_seeds("1,0") == [0, 1] and parse_seeds("205, 201,203") == [201, 203, 205]
+    for bad in ("1,0,1", "3,3"):
+        with pytest.raises(ValueError, match="--seeds .*more than once"):
+            parse_seeds(bad)
+    with pytest.raises(ValueError, match="--seeds"):
+        parse_seeds("-2")
+    assert isinstance(pytest.raises(ValueError, parse_seeds, "x").value, argparse.ArgumentTypeError)
+    p = base_parser("x", "x", "2")
+    assert p.parse_args(["--seeds", "9,4"]).seeds == [4, 9]
 
 
 def test_ablation_quick(tmp_path):
@@ -132,7 +178,7 @@ def check_clarity(data: dict, n_seeds: int, env: str) -> None:
 
 
 def test_clarity_quick(tmp_path):
-    data = run_quick("clarity", tmp_path, "--n-eval", "10")
+    data = run_quick("clarity", tmp_path, "--n-eval", "10", "--seeds", "1,0")  # unsorted: stored sorted
     check_clarity(data, 2, "clarity")
     assert data["env_id"] == "toy_envs/Clarity-v0"
     assert (tmp_path / "clarity.png").stat().st_size > 1000
@@ -202,7 +248,27 @@ def test_stability_quick(tmp_path):
         check_summary(m["kl_late_std"], 2, 0.0)
         check_summary(m["success_final"], 2, 0.0, 1.0)
         check_curve(m["curve"], data["settings"]["updates"], 0.0)
+        assert len(m["curve"]["per_seed"]) == 2  # the figure draws each seed
     assert (tmp_path / "kl_prev.png").stat().st_size > 1000
+    # --replot: the figure and table again from results.json alone, no training
+    from toy_envs.experiments.stability import main
+
+    (tmp_path / "kl_prev.png").unlink()
+    assert main(["--replot", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "kl_prev.png").stat().st_size > 1000
+
+
+def test_stability_one_seed_prints_na(tmp_path, capsys):
+    # one seed: every interval is undefined and printed as n/a (no zero-width interval, no NaN)
+    from toy_envs.experiments.stability import main
+
+    assert main(["--quick", "--seeds", "1", "--workers", "1", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "± n/a" in printed and "nan" not in printed.lower()
+    data = json.loads((tmp_path / "results.json").read_text())
+    for m in data["methods"].values():
+        check_summary(m["kl_mean"], 1, 0.0)
+        assert m["curve"]["ci_low"] is None
 
 
 def test_entropy_dynamics_quick(tmp_path):

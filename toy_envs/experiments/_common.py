@@ -41,14 +41,19 @@ __all__ = [
     "keydoor_factory",
     "textworld_factory",
     "fmt_ci",
+    "half_width",
+    "SeedsError",
     "meta",
     "mean_curve",
+    "clip_band",
 ]
 
 def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
     """Mean and two-sided 95% Student-t interval ``mean ± t_{0.975,n-1} · s/√n`` of ``values`` (``scipy.stats.t``).
 
-    Returns ``(mean, lower, upper)``; with one value the interval is the point itself.
+    Returns ``(mean, lower, upper)``. A t-interval needs at least two values (with one there is no
+    spread to estimate): one value raises ``ValueError`` rather than returning a zero-width or NaN
+    interval; :func:`summarize` reports such an interval as undefined (``None``) instead.
     """
     from scipy import stats
 
@@ -58,23 +63,41 @@ def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
     if not all(math.isfinite(v) for v in xs):
         raise ValueError(f"values must be finite, got {xs}")
     n = len(xs)
+    if n < 2:
+        raise ValueError(f"a 95% t-interval needs at least 2 values, got {n} ({xs}); with one seed the interval "
+                         "is undefined (summarize() reports it as None)")
     mean = sum(xs) / n
-    if n == 1:
-        return mean, mean, mean
     sd = math.sqrt(sum((v - mean) ** 2 for v in xs) / (n - 1))
     half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
     return mean, mean - half, mean + half
 
 
 def summarize(values: Sequence[float]) -> dict[str, Any]:
-    """``{"mean", "ci_low", "ci_high", "n", "values"}`` of per-seed ``values`` (95% t-interval)."""
-    m, lo, hi = t_interval(values)
-    return {"mean": m, "ci_low": lo, "ci_high": hi, "n": len(values), "values": [float(v) for v in values]}
+    """``{"mean", "ci_low", "ci_high", "n", "values"}`` of per-seed ``values`` (95% t-interval).
+
+    With a single value the interval is undefined: ``ci_low`` and ``ci_high`` are ``None`` (printed
+    as ``n/a`` by :func:`fmt_ci`), never a zero-width interval or NaN.
+    """
+    xs = [float(v) for v in values]
+    if len(xs) == 1:
+        if not math.isfinite(xs[0]):
+            raise ValueError(f"values must be finite, got {xs}")
+        return {"mean": xs[0], "ci_low": None, "ci_high": None, "n": 1, "values": xs}
+    m, lo, hi = t_interval(xs)
+    return {"mean": m, "ci_low": lo, "ci_high": hi, "n": len(xs), "values": xs}
 
 
-def fmt_ci(s: dict[str, Any], digits: int = 2) -> str:
-    """``"0.83 ± 0.05"`` (half-width of the 95% interval)."""
-    return f"{s['mean']:.{digits}f} ± {(s['ci_high'] - s['ci_low']) / 2:.{digits}f}"
+def half_width(s: dict[str, Any]) -> float | None:
+    """Half-width of a summary's 95% interval, or None where it is undefined (one value)."""
+    if s.get("ci_low") is None or s.get("ci_high") is None:
+        return None
+    return (s["ci_high"] - s["ci_low"]) / 2
+
+
+def fmt_ci(s: dict[str, Any], digits: int = 2, scale: float = 1.0) -> str:
+    """``"0.83 ± 0.05"`` (half-width of the 95% interval, values times ``scale``); ``"0.83 ± n/a"`` with one value."""
+    h = half_width(s)
+    return f"{s['mean'] * scale:.{digits}f} ± " + ("n/a" if h is None else f"{h * scale:.{digits}f}")
 
 
 def auc(curve: Sequence[float]) -> float:
@@ -282,8 +305,17 @@ def _indexed(arg: tuple[Callable[[dict], dict], int, dict]) -> tuple[int, dict]:
     return i, fn(job)
 
 
+class SeedsError(argparse.ArgumentTypeError, ValueError):
+    """A bad ``--seeds`` value: a ``ValueError`` for callers, and argparse prints its message as is."""
+
+
 def parse_seeds(text: str) -> list[int]:
-    """``"10"`` -> seeds 0..9; ``"3,5,8"`` -> those seeds."""
+    """``"10"`` -> seeds 0..9; ``"8,3,5"`` -> ``[3, 5, 8]``.
+
+    The list is returned sorted, so that every per-seed list an experiment writes (built in seed
+    order) and the ``"seeds"`` field of its results.json line up. Duplicates and negative seeds raise
+    :class:`SeedsError` (a ``ValueError``) naming ``--seeds``.
+    """
     text = str(text).strip()
     try:
         if "," in text:
@@ -291,10 +323,13 @@ def parse_seeds(text: str) -> list[int]:
         else:
             seeds = list(range(int(text)))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds must be a count (10) or a list (0,1,2), got {text!r}") from None
+        raise SeedsError(f"--seeds must be a count (10) or a list (0,1,2), got {text!r}") from None
     if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"--seeds must give at least one seed >= 0, got {text!r}")
-    return seeds
+        raise SeedsError(f"--seeds must give at least one seed >= 0, got {text!r}")
+    dup = sorted({s for s in seeds if seeds.count(s) > 1})
+    if dup:
+        raise SeedsError(f"--seeds lists seed(s) {dup} more than once, got {text!r}")
+    return sorted(seeds)
 
 
 def base_parser(name: str, doc: str, default_seeds: str) -> argparse.ArgumentParser:
@@ -333,14 +368,31 @@ def meta(args: argparse.Namespace, t0: float, **extra: Any) -> dict[str, Any]:
             "wall_time_s": round(time.perf_counter() - t0, 1), **extra}
 
 
-def mean_curve(curves: Iterable[Sequence[float]]) -> dict[str, list[float]]:
-    """Pointwise mean and 95% t-interval of equally long curves (one per seed)."""
+def mean_curve(curves: Iterable[Sequence[float]], low: float | None = None,
+               high: float | None = None) -> dict[str, Any]:
+    """Pointwise mean and 95% t-interval of equally long curves (one per seed), and the curves themselves.
+
+    A t-band can leave the range a quantity lives in when seeds are few (success above 1, a KL below
+    0); ``low`` / ``high`` clip the band to that range. With one curve the band is undefined:
+    ``ci_low`` / ``ci_high`` are None. ``"per_seed"`` keeps every curve, for plots that draw each seed.
+    """
     curves = [list(c) for c in curves]
     n = min(len(c) for c in curves)
-    mean, lo, hi = [], [], []
+    mean = [sum(c[j] for c in curves) / len(curves) for j in range(n)]
+    if len(curves) < 2:
+        return {"mean": mean, "ci_low": None, "ci_high": None, "per_seed": [c[:n] for c in curves]}
+    lo, hi = [], []
     for j in range(n):
-        m, a, b = t_interval([c[j] for c in curves])
-        mean.append(m)
-        lo.append(a)
-        hi.append(b)
-    return {"mean": mean, "ci_low": lo, "ci_high": hi}
+        _, a, b = t_interval([c[j] for c in curves])
+        lo.append(a if low is None else max(low, a))
+        hi.append(b if high is None else min(high, b))
+    return {"mean": mean, "ci_low": lo, "ci_high": hi, "per_seed": [c[:n] for c in curves]}
+
+
+def clip_band(c: dict[str, Any], low: float | None, high: float | None) -> tuple[list[float], list[float]] | None:
+    """A stored curve's band clipped to ``[low, high]`` (for replotting old results.json), or None if undefined."""
+    if c.get("ci_low") is None:
+        return None
+    lo = [a if low is None else max(low, a) for a in c["ci_low"]]
+    hi = [b if high is None else min(high, b) for b in c["ci_high"]]
+    return lo, hi

@@ -16,7 +16,11 @@ Writes ``OUT/results.json``::
               "curve": {"mean", "ci_low", "ci_high"}, "wall_time_s": [...]}}}, "textworld": {...}},
      "wall_time_s": float, ...}
 
-where a summary is ``{"mean", "ci_low", "ci_high", "n", "values"}``; and ``OUT/learning_curves.png``.
+where a summary is ``{"mean", "ci_low", "ci_high", "n", "values"}`` (``ci_low``/``ci_high`` None with one
+seed) and a curve also keeps ``"per_seed"``; and ``OUT/learning_curves.png`` (each seed's success curve
+thin, the mean thick; for an older results.json without per-seed curves, the t-band clipped to [0, 1]).
+
+    python -m toy_envs.experiments.ablation --out runs/ablation --replot   # figure and table from results.json
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ import sys
 import time
 from typing import Any
 
-from ._common import (GRID, TEXT, auc, base_parser, fmt_ci, final_success, keydoor_factory, mean_curve, meta,
-                      parse_seeds, run_jobs, save_figure, summarize, textworld_factory, write_json)
+from ._common import (GRID, TEXT, auc, base_parser, clip_band, fmt_ci, final_success, keydoor_factory, mean_curve,
+                      meta, parse_seeds, run_jobs, save_figure, summarize, textworld_factory, write_json)
 
 #: (row label, trainer method name). GRPO ± EMPG, then the DAPO-based ablation of the paper's table.
 METHOD_ROWS: list[tuple[str, str]] = [
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 "label": label,
                 "final_success": summarize([final_success(r["success"]) for r in rs]),
                 "auc": summarize([auc(r["success"]) for r in rs]),
-                "curve": mean_curve([r["success"] for r in rs]),
+                "curve": mean_curve([r["success"] for r in rs], 0.0, 1.0),
                 "env_steps": summarize([r["env_steps"] for r in rs]),
                 "wall_time_s": [round(r["wall_time_s"], 2) for r in rs],
             }
@@ -161,8 +165,11 @@ def table(envs: dict[str, Any]) -> str:
         lines.append("| method | final success | AUC | Δ AUC vs base (paired) | env steps |")
         lines.append("|---|---|---|---|---|")
         for m, s in e["methods"].items():
-            d = f"{s['delta_auc']['mean']:+.3f} [{s['delta_auc']['ci_low']:+.3f}, {s['delta_auc']['ci_high']:+.3f}]" \
-                if "delta_auc" in s else "—"
+            d = "—"
+            if "delta_auc" in s:
+                da = s["delta_auc"]
+                d = f"{da['mean']:+.3f} " + ("[n/a: 1 seed]" if da["ci_low"] is None else
+                                             f"[{da['ci_low']:+.3f}, {da['ci_high']:+.3f}]")
             lines.append(f"| {s['label']} | {fmt_ci(s['final_success'])} | {fmt_ci(s['auc'])} | {d} | "
                          f"{s['env_steps']['mean']:.0f} |")
     return "\n".join(lines)
@@ -176,13 +183,19 @@ def plot(envs: dict[str, Any], path) -> None:
 
     fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 3.8), squeeze=False)
     for ax, (env, e) in zip(axes[0], envs.items()):
-        for m, s in e["methods"].items():
+        what = "thin: each seed"
+        for i, (m, s) in enumerate(e["methods"].items()):
             c = s["curve"]
             x = list(range(1, len(c["mean"]) + 1))
             style = "-" if m.startswith("dapo") else "--"
-            ax.plot(x, c["mean"], style, label=s["label"], lw=1.5)
-            ax.fill_between(x, c["ci_low"], c["ci_high"], alpha=0.12)
-        ax.set_title(f"{env}: success rate ({len(e['seeds'])} seeds, 95% CI)", fontsize=10)
+            ax.plot(x, c["mean"], style, color=f"C{i}", label=s["label"], lw=1.8)
+            if "per_seed" in c:  # every seed's curve: a t-band over few seeds leaves [0, 1]
+                for curve in c["per_seed"]:
+                    ax.plot(x, curve, color=f"C{i}", lw=0.5, alpha=0.3)
+            elif (band := clip_band(c, 0.0, 1.0)) is not None:  # older results.json: the band clipped to [0, 1]
+                ax.fill_between(x, *band, color=f"C{i}", alpha=0.12)
+                what = "band: 95% t-interval clipped to [0, 1]"
+        ax.set_title(f"{env}: success rate, mean of {len(e['seeds'])} seeds ({what})", fontsize=9)
         ax.set_xlabel("update")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)

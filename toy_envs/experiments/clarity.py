@@ -72,7 +72,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import base_parser, meta, run_jobs, save_figure, summarize, write_json
+from ._common import base_parser, fmt_ci, meta, run_jobs, save_figure, summarize, write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
 def _fmt(s: dict[str, Any] | None) -> str:
     if s is None:
         return "n/a"
-    return f"{s['mean']:.2f} ± {(s['ci_high'] - s['ci_low']) / 2:.2f}"
+    return fmt_ci(s, 2)
 
 
 def table(report: dict[str, Any]) -> str:
@@ -375,7 +375,8 @@ def table(report: dict[str, Any]) -> str:
         if report.get(key):
             lines += ["", f"| paired per-seed difference of {what} | mean [95% CI] | seeds |", "|---|---|---|"]
             for name, s in report[key].items():
-                lines.append(f"| {name} | {s['mean']:+.3f} [{s['ci_low']:+.3f}, {s['ci_high']:+.3f}] | {s['n']} |")
+                ci = "n/a" if s["ci_low"] is None else f"{s['ci_low']:+.3f}, {s['ci_high']:+.3f}"
+                lines.append(f"| {name} | {s['mean']:+.3f} [{ci}] | {s['n']} |")
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import GRID, base_parser, fmt_ci, keydoor_factory, meta, run_jobs, save_figure, summarize, write_json
+from ._common import GRID, base_parser, fmt_ci, half_width, keydoor_factory, meta, run_jobs, save_figure, summarize, write_json
 
 METHOD_ROWS = [("GRPO", "grpo"), ("GRPO + EMPG", "empg")]
 N_BINS = 10
@@ -120,7 +120,8 @@ def table(out: dict[str, Any]) -> str:
         for m in names:
             for key in ("delta", "abs_delta"):
                 s = out["methods"][m][key][b]
-                cells.append(f"{s['mean']:+.3f} ± {(s['ci_high'] - s['ci_low']) / 2:.3f}")
+                h = half_width(s)
+                cells.append(f"{s['mean']:+.3f} ± " + ("n/a" if h is None else f"{h:.3f}"))
         lines.append(f"| {b * 10}–{b * 10 + 10}% | {out['h0_bin_mean'][b]:.3f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -139,7 +140,7 @@ def plot(out: dict[str, Any], path) -> None:
         for i, m in enumerate(names):
             s = out["methods"][m][key]
             means = [b["mean"] for b in s]
-            err = [(b["ci_high"] - b["ci_low"]) / 2 for b in s]
+            err = [half_width(b) or 0.0 for b in s]  # one seed: no interval to draw
             ax.bar([xi + (i - (len(names) - 1) / 2) * width for xi in x], means, width, yerr=err, capsize=2,
                    label=out["methods"][m]["label"], alpha=0.8)
         ax.axhline(0, color="k", lw=0.8)

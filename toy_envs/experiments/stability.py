@@ -3,12 +3,14 @@
 The paper reports that DAPO's KL loss oscillates late in training while EMPG's stays stable. The
 toy trainer logs ``policy/kl_prev``: the mean over the batch's visited steps of KL(π_before ‖ π_after)
 across one update. We train GRPO, GRPO + EMPG, DAPO and DAPO + EMPG on the long-horizon gridworld
-and plot the mean curve with a 95% t-interval over seeds; the table gives, per seed then averaged,
+and plot every seed's curve with the mean over seeds (older results.json without per-seed curves:
+the 95% t-band, clipped at 0, since a KL cannot be negative); the table gives, per seed then averaged,
 the mean KL over the whole run, over its last third, and the standard deviation of the KL over
 the last third (the "oscillation").
 
     python -m toy_envs.experiments.stability --out runs/stability
     python -m toy_envs.experiments.stability --out /tmp/st --quick
+    python -m toy_envs.experiments.stability --out runs/stability --replot   # table and figure from results.json
 
 Writes ``OUT/results.json`` ``{"experiment": "stability", "methods": {name: {"label", "kl_mean": summary,
 "kl_late_mean": summary, "kl_late_std": summary, "success_final": summary, "curve": {"mean", "ci_low",
@@ -24,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import (GRID, base_parser, final_success, fmt_ci, keydoor_factory, mean_curve, meta, run_jobs,
-                      save_figure, summarize, write_json)
+from ._common import (GRID, base_parser, clip_band, final_success, fmt_ci, keydoor_factory, mean_curve, meta,
+                      run_jobs, save_figure, summarize, write_json)
 
 METHOD_ROWS = [("GRPO", "grpo"), ("GRPO + EMPG", "empg"), ("DAPO", "dapo"), ("DAPO + EMPG", "dapo_empg")]
 UPDATES = 40  # longer than the ablation, to see the late phase
@@ -54,7 +56,15 @@ def std(xs: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = base_parser("stability", __doc__.split("\n")[0], "10")
+    p.add_argument("--replot", action="store_true", help="no training: the table and figure from OUT/results.json")
     args = p.parse_args(argv)
+    if args.replot:
+        import json
+
+        out = json.loads((Path(args.out) / "results.json").read_text())
+        plot(out, Path(args.out) / "kl_prev.png")
+        print(table(out))
+        return 0
     t0 = time.perf_counter()
     grid = dataclasses.replace(GRID, updates=UPDATES)
     if args.quick:
@@ -73,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             "kl_late_std": summarize([std(late(r["kl_prev"])) for r in rs]),
             "kl_max": summarize([max(r["kl_prev"]) for r in rs]),
             "success_final": summarize([final_success(r["success"]) for r in rs]),
-            "curve": mean_curve([r["kl_prev"] for r in rs]),
-            "success_curve": mean_curve([r["success"] for r in rs]),
+            "curve": mean_curve([r["kl_prev"] for r in rs], 0.0),  # a KL is >= 0: the band is clipped there
+            "success_curve": mean_curve([r["success"] for r in rs], 0.0, 1.0),
             "wall_time_s": [round(r["wall_time_s"], 2) for r in rs],
         }
     out = {"experiment": "stability", "methods": methods, "settings": {**grid.train_kwargs(), **env_kwargs},
@@ -92,7 +102,7 @@ def table(out: dict[str, Any]) -> str:
              "| method | mean KL | late mean KL | late std of KL | max KL | final success |", "|---|---|---|---|---|---|"]
 
     def k(s: dict) -> str:
-        return f"{s['mean'] * 1e3:.2f} ± {(s['ci_high'] - s['ci_low']) / 2 * 1e3:.2f}"
+        return fmt_ci(s, 2, scale=1e3)
 
     for s in out["methods"].values():
         lines.append(f"| {s['label']} | {k(s['kl_mean'])} | {k(s['kl_late_mean'])} | {k(s['kl_late_std'])} | "
@@ -109,13 +119,20 @@ def plot(out: dict[str, Any], path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     pairs = [("grpo", "empg"), ("dapo", "dapo_empg")]
     for ax, pair in zip(axes, pairs):
-        for m in pair:
+        what = "thin: each seed"
+        for i, m in enumerate(pair):
             s = out["methods"][m]
             c = s["curve"]
             x = list(range(1, len(c["mean"]) + 1))
-            ax.plot(x, c["mean"], label=s["label"])
-            ax.fill_between(x, c["ci_low"], c["ci_high"], alpha=0.15)
-        ax.set_title(f"KL between consecutive policies ({len(out['seeds'])} seeds, 95% CI)", fontsize=10)
+            ax.plot(x, c["mean"], color=f"C{i}", lw=1.8, label=f"{s['label']} (mean)")
+            if "per_seed" in c:
+                for curve in c["per_seed"]:
+                    ax.plot(x, curve, color=f"C{i}", lw=0.5, alpha=0.3)
+            elif (band := clip_band(c, 0.0, None)) is not None:  # older results.json: band clipped at KL = 0
+                ax.fill_between(x, *band, color=f"C{i}", alpha=0.15)
+                what = "95% t-band clipped at 0"
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"KL between consecutive policies, {len(out['seeds'])} seeds ({what})", fontsize=8)
         ax.set_xlabel("update")
         ax.set_ylabel("policy/kl_prev (nats)")
         ax.grid(alpha=0.3)
