@@ -198,7 +198,6 @@ def plot_curves(curves: dict[str, list[list[float]]], path: Path, title: str) ->
         ax.legend(fontsize=8, loc="lower right")
     axes[0][0].set_ylabel("success rate (training rollouts)")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     save_figure(fig, path, dpi=100)
 
 

@@ -255,10 +255,9 @@ def check_expected_score_norm_sq(fn):
     print("correct: agrees with autograd on 50 random policies")
 
 
-try:
-    check_expected_score_norm_sq(my_expected_score_norm_sq)
-except NotImplementedError:
-    print("my_expected_score_norm_sq is not written yet: fill it in above, then run this cell again")
+from toy_envs.exercises import try_exercise
+
+try_exercise(check_expected_score_norm_sq, my_expected_score_norm_sq)
 
 # %% [markdown]
 # ### Solution

@@ -587,10 +587,9 @@ def check_modulate(fn):
     print("correct: agrees with empg.modulate_step_advantages on 30 random batches")
 
 
-try:
-    check_modulate(my_modulate)
-except NotImplementedError:
-    print("my_modulate is not written yet: fill it in above, then run this cell again")
+from toy_envs.exercises import try_exercise
+
+try_exercise(check_modulate, my_modulate)
 
 # %% [markdown]
 # ### Solution

@@ -363,10 +363,9 @@ def check_all_failure_advantage(fn):
     print("correct: agrees with the library on 3 all-failure batches and 3 settings")
 
 
-try:
-    check_all_failure_advantage(my_all_failure_advantage)
-except NotImplementedError:
-    print("my_all_failure_advantage is not written yet: fill it in above, then run this cell again")
+from toy_envs.exercises import try_exercise
+
+try_exercise(check_all_failure_advantage, my_all_failure_advantage)
 
 # %% [markdown]
 # ### Solution

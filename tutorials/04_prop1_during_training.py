@@ -195,10 +195,9 @@ def check_score_norm_sq(fn):
     print("correct: agrees with autograd on 200 random steps, and its expectation is 1 - exp(-H2)")
 
 
-try:
-    check_score_norm_sq(my_score_norm_sq)
-except NotImplementedError:
-    print("my_score_norm_sq is not written yet: fill it in above, then run this cell again")
+from toy_envs.exercises import try_exercise
+
+try_exercise(check_score_norm_sq, my_score_norm_sq)
 
 # %% [markdown]
 # ### Solution

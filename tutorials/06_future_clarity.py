@@ -157,10 +157,9 @@ def check_step_bonus(fn, trials: int = 20) -> None:
     print("correct: your bonus matches empg's on every step of 20 random batches")
 
 
-try:
-    check_step_bonus(my_step_bonus)
-except NotImplementedError:
-    print("my_step_bonus is not written yet: fill it in above, then run this cell again")
+from toy_envs.exercises import try_exercise
+
+try_exercise(check_step_bonus, my_step_bonus)
 
 # %% [markdown]
 # ### Solution

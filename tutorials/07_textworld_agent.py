@@ -317,10 +317,9 @@ def check_change_by_decile(fn):
     print("correct: agrees with the figure's computation on 21 inputs")
 
 
-try:
-    check_change_by_decile(my_change_by_decile)
-except NotImplementedError:
-    print("my_change_by_decile is not written yet: fill it in above, then run this cell again")
+from toy_envs.exercises import try_exercise
+
+try_exercise(check_change_by_decile, my_change_by_decile)
 
 # %% [markdown]
 # ### Solution

@@ -273,10 +273,9 @@ def check_step_entropies(fn):
     print("correct: agrees with empg.step_entropies on 31 batches")
 
 
-try:
-    check_step_entropies(my_step_entropies)
-except NotImplementedError:
-    print("my_step_entropies is not written yet: fill it in above, then run this cell again")
+from toy_envs.exercises import try_exercise
+
+try_exercise(check_step_entropies, my_step_entropies)
 
 # %% [markdown]
 # ### Solution

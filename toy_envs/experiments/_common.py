@@ -332,8 +332,8 @@ def parse_seeds(text: str) -> list[int]:
     return sorted(seeds)
 
 
-def base_parser(name: str, doc: str, default_seeds: str) -> argparse.ArgumentParser:
-    """The flags every experiment shares: --out, --seeds, --quick, --workers."""
+def base_parser(name: str, doc: str, default_seeds: str, replot: str | None = None) -> argparse.ArgumentParser:
+    """The flags every experiment shares: --out, --seeds, --quick, --workers (and --replot, helped by ``replot``)."""
     p = argparse.ArgumentParser(prog=f"python -m toy_envs.experiments.{name}", description=doc,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", default=f"runs/{name}", help="output directory (results.json and PNGs)")
@@ -342,7 +342,30 @@ def base_parser(name: str, doc: str, default_seeds: str) -> argparse.ArgumentPar
     p.add_argument("--quick", action="store_true",
                    help="tiny budget (a smoke test in seconds; the numbers mean nothing)")
     p.add_argument("--workers", type=int, default=2, help="worker processes")
+    if replot is not None:
+        p.add_argument("--replot", action="store_true", help=f"no training: {replot} from OUT/results.json")
     return p
+
+
+def load_results(out_dir: str | os.PathLike) -> dict[str, Any]:
+    """``OUT/results.json`` of an earlier run (for ``--replot``)."""
+    return json.loads((Path(out_dir) / "results.json").read_text())
+
+
+def report(out_dir: str | os.PathLike, results: dict[str, Any], figure: str, plot: Callable[[Path], None],
+           table: str, workers: int | None = None) -> int:
+    """Write ``OUT/results.json``, draw ``OUT/<figure>`` with ``plot(path)``, print ``table``; returns 0.
+
+    ``workers`` (a fresh run, not a replot) also prints the run's wall time.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "results.json", results)
+    plot(out / figure)
+    print(table)
+    if workers is not None:
+        print(f"wall time {results['wall_time_s']:.1f} s ({workers} workers) -> {out_dir}")
+    return 0
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -351,11 +374,12 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 90) -> None:
-    """Save a matplotlib figure as PNG atomically and close it."""
+    """Lay out a matplotlib figure, save it as PNG atomically and close it."""
     import io
 
     import matplotlib.pyplot as plt
 
+    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)

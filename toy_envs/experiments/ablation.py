@@ -26,13 +26,12 @@ thin, the mean thick; for an older results.json without per-seed curves, the t-b
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from typing import Any
 
-from ._common import (GRID, TEXT, auc, base_parser, clip_band, fmt_ci, final_success, keydoor_factory, mean_curve,
-                      meta, parse_seeds, run_jobs, save_figure, summarize, textworld_factory, write_json)
+from ._common import (GRID, TEXT, auc, base_parser, clip_band, final_success, fmt_ci, keydoor_factory, load_results,
+                      mean_curve, meta, parse_seeds, report, run_jobs, save_figure, summarize, textworld_factory)
 
 #: (row label, trainer method name). GRPO ± EMPG, then the DAPO-based ablation of the paper's table.
 METHOD_ROWS: list[tuple[str, str]] = [
@@ -84,21 +83,17 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = base_parser("ablation", __doc__.split("\n")[0], "10")
+    p = base_parser("ablation", __doc__.split("\n")[0], "10",
+                    replot="recompute the paired differences, table and figure")
     p.add_argument("--text-seeds", type=_text_seeds, default=_text_seeds("5"),
                    help="TextWorld seeds: a count (N -> 0..N-1; 0 skips TextWorld) or a comma-separated list")
-    p.add_argument("--replot", action="store_true",
-                   help="no training: recompute the paired differences, table and figure from OUT/results.json")
     args = p.parse_args(argv)
     from pathlib import Path
 
     if args.replot:
-        out = json.loads((Path(args.out) / "results.json").read_text())
+        out = load_results(args.out)
         add_paired(out["envs"])
-        write_json(Path(args.out) / "results.json", out)
-        plot(out["envs"], Path(args.out) / "learning_curves.png")
-        print(table(out["envs"]))
-        return 0
+        return report(args.out, out, "learning_curves.png", lambda path: plot(out["envs"], path), table(out["envs"]))
     t0 = time.perf_counter()
     sets = settings(args.quick)
     text_seeds = args.text_seeds[:1] if args.quick else args.text_seeds
@@ -131,13 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         envs[env] = {"seeds": seeds_of[env], "methods": methods, "settings": sets[env]}
     add_paired(envs)
     out = {"experiment": "ablation", "envs": envs, **meta(args, t0)}
-
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    write_json(Path(args.out) / "results.json", out)
-    plot(envs, Path(args.out) / "learning_curves.png")
-    print(table(envs))
-    print(f"wall time {out['wall_time_s']:.1f} s ({args.workers} workers) -> {args.out}")
-    return 0
+    return report(args.out, out, "learning_curves.png", lambda path: plot(envs, path), table(envs), args.workers)
 
 
 #: Each EMPG row is compared with its base on the same seeds (paired: same seeds, same task draws).
@@ -200,7 +189,6 @@ def plot(envs: dict[str, Any], path) -> None:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
     save_figure(fig, path)
 
 

@@ -72,7 +72,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import base_parser, fmt_ci, meta, run_jobs, save_figure, summarize, write_json
+from ._common import base_parser, fmt_ci, load_results, meta, report, run_jobs, save_figure, summarize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,22 +283,17 @@ def add_paired(report: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = base_parser("clarity", __doc__.split("\n")[0], "20")
+    p = base_parser("clarity", __doc__.split("\n")[0], "20", replot="recompute the paired differences, table and figure")
     p.add_argument("--env", choices=tuple(ENVS), default="clarity", help="Clarity-v0 (default) or Fog-v0")
     p.add_argument("--no-sweep", action="store_true", help="skip the ζ sweep rows")
     p.add_argument("--n-eval", type=int, default=200, help="evaluation episodes per run")
     p.add_argument("--methods", default=None,
                    help="comma list of row keys to run (default: all); e.g. grpo,empg for a quick look")
-    p.add_argument("--replot", action="store_true",
-                   help="no training: recompute the paired differences, table and figure from OUT/results.json")
     args = p.parse_args(argv)
     if args.replot:
-        report = json.loads((Path(args.out) / "results.json").read_text())
-        add_paired(report)
-        write_json(Path(args.out) / "results.json", report)
-        plot(report, Path(args.out) / "clarity.png")
-        print(table(report))
-        return 0
+        results = load_results(args.out)
+        add_paired(results)
+        return report(args.out, results, "clarity.png", lambda path: plot(results, path), table(results))
     if args.n_eval < 1:
         p.error("--n-eval must be >= 1")
     if args.workers < 1:
@@ -340,16 +335,11 @@ def main(argv: list[str] | None = None) -> int:
             "curve_entropy_open": [_rounded(r["curve_entropy_open"]) for r in rs],
             "wall_time_s": [round(r["wall_time_s"], 2) for r in rs],
         }
-    report = {"experiment": "clarity", "env": args.env, "env_id": spec["env_id"], "methods": methods,
+    summary = {"experiment": "clarity", "env": args.env, "env_id": spec["env_id"], "methods": methods,
               "settings": {**settings.train_kwargs(), "env_kwargs": env_kwargs, "n_eval": n_eval},
               **meta(args, t0)}
-    add_paired(report)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "results.json", report)
-    plot(report, out_dir / "clarity.png")
-    print(table(report))
-    print(f"wall time {report['wall_time_s']:.1f} s ({args.workers} workers) -> {args.out}")
-    return 0
+    add_paired(summary)
+    return report(args.out, summary, "clarity.png", lambda path: plot(summary, path), table(summary), args.workers)
 
 
 def _fmt(s: dict[str, Any] | None) -> str:
@@ -424,7 +414,6 @@ def plot(report: dict[str, Any], path) -> None:
     ax3.grid(alpha=0.3, axis="y")
     ax3.legend(fontsize=7)
     fig.suptitle(f"{report['env_id']} {report['settings']['env_kwargs']}, {len(report['seeds'])} seeds", fontsize=10)
-    fig.tight_layout()
     save_figure(fig, path)
 
 

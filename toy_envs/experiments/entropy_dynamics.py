@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import GRID, base_parser, fmt_ci, half_width, keydoor_factory, meta, run_jobs, save_figure, summarize, write_json
+from ._common import (GRID, base_parser, fmt_ci, half_width, keydoor_factory, meta, report, run_jobs, save_figure,
+                      summarize)
 
 METHOD_ROWS = [("GRPO", "grpo"), ("GRPO + EMPG", "empg")]
 N_BINS = 10
@@ -100,14 +101,10 @@ def main(argv: list[str] | None = None) -> int:
            "settings": {**grid.train_kwargs(), **env_kwargs, "warmup_updates": warmup, "warmup_optimizer": "adam, lr 0.1",
                         "eval_episodes": eval_episodes},
            **meta(args, t0)}
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    write_json(Path(args.out) / "results.json", out)
-    plot(out, Path(args.out) / "entropy_change.png")
-    print(table(out))
-    print(f"P₀ success {fmt_ci(out['p0_success'])}; after training: "
-          + ", ".join(f"{s['label']} {fmt_ci(s['success_final'])}" for s in methods.values()))
-    print(f"wall time {out['wall_time_s']:.1f} s ({args.workers} workers) -> {args.out}")
-    return 0
+    success = (f"P₀ success {fmt_ci(out['p0_success'])}; after training: "
+               + ", ".join(f"{s['label']} {fmt_ci(s['success_final'])}" for s in methods.values()))
+    return report(args.out, out, "entropy_change.png", lambda path: plot(out, path), f"{table(out)}\n{success}",
+                  args.workers)
 
 
 def table(out: dict[str, Any]) -> str:
@@ -151,7 +148,6 @@ def plot(out: dict[str, Any], path) -> None:
         ax.set_title(f"{title} after training, per initial-entropy decile ({len(out['seeds'])} seeds)", fontsize=9)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=8)
-    fig.tight_layout()
     save_figure(fig, path)
 
 

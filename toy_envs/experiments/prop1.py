@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import GRID, base_parser, keydoor_factory, meta, run_jobs, save_figure, summarize, write_json
+from ._common import GRID, base_parser, keydoor_factory, meta, report, run_jobs, save_figure, summarize
 
 METHODS = ("grpo", "empg")
 
@@ -111,12 +111,7 @@ def main(argv: list[str] | None = None) -> int:
            "settings": {**grid.train_kwargs(), "layout": grid.layout, "max_steps": grid.max_steps,
                         "prop1_every": every, "prop1_max_rows": max_rows, "methods": list(METHODS)},
            **meta(args, t0)}
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    write_json(Path(args.out) / "results.json", out)
-    plot(rows, out, Path(args.out) / "prop1.png")
-    print(table(out))
-    print(f"wall time {out['wall_time_s']:.1f} s ({args.workers} workers) -> {args.out}")
-    return 0
+    return report(args.out, out, "prop1.png", lambda path: plot(rows, out, path), table(out), args.workers)
 
 
 def table(out: dict[str, Any]) -> str:
@@ -162,7 +157,6 @@ def plot(rows: list[dict[str, Any]], out: dict[str, Any], path) -> None:
     ax.set_title(f"Proposition 1 during training ({out['n_records']} steps)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
     save_figure(fig, path)
 
 

@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import (GRID, base_parser, clip_band, final_success, fmt_ci, keydoor_factory, mean_curve, meta,
-                      run_jobs, save_figure, summarize, write_json)
+from ._common import (GRID, base_parser, clip_band, final_success, fmt_ci, keydoor_factory, load_results, mean_curve,
+                      meta, report, run_jobs, save_figure, summarize)
 
 METHOD_ROWS = [("GRPO", "grpo"), ("GRPO + EMPG", "empg"), ("DAPO", "dapo"), ("DAPO + EMPG", "dapo_empg")]
 UPDATES = 40  # longer than the ablation, to see the late phase
@@ -55,16 +55,11 @@ def std(xs: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = base_parser("stability", __doc__.split("\n")[0], "10")
-    p.add_argument("--replot", action="store_true", help="no training: the table and figure from OUT/results.json")
+    p = base_parser("stability", __doc__.split("\n")[0], "10", replot="the table and figure")
     args = p.parse_args(argv)
     if args.replot:
-        import json
-
-        out = json.loads((Path(args.out) / "results.json").read_text())
-        plot(out, Path(args.out) / "kl_prev.png")
-        print(table(out))
-        return 0
+        out = load_results(args.out)
+        return report(args.out, out, "kl_prev.png", lambda path: plot(out, path), table(out))
     t0 = time.perf_counter()
     grid = dataclasses.replace(GRID, updates=UPDATES)
     if args.quick:
@@ -89,12 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     out = {"experiment": "stability", "methods": methods, "settings": {**grid.train_kwargs(), **env_kwargs},
            **meta(args, t0)}
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    write_json(Path(args.out) / "results.json", out)
-    plot(out, Path(args.out) / "kl_prev.png")
-    print(table(out))
-    print(f"wall time {out['wall_time_s']:.1f} s ({args.workers} workers) -> {args.out}")
-    return 0
+    return report(args.out, out, "kl_prev.png", lambda path: plot(out, path), table(out), args.workers)
 
 
 def table(out: dict[str, Any]) -> str:
@@ -137,7 +127,6 @@ def plot(out: dict[str, Any], path) -> None:
         ax.set_ylabel("policy/kl_prev (nats)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
     save_figure(fig, path)
 
 
