@@ -65,6 +65,7 @@ __all__ = [
     "load_layout",
     "optimal_actions",
     "parse_layout",
+    "random_walk_infos",
 ]
 
 WALL, FLOOR, START, GOAL, KEY, DOOR, FOG, CLEAR, OPEN = "#", ".", "S", "G", "K", "D", "~", "c", "o"
@@ -621,6 +622,27 @@ def optimal_actions(env: gym.Env) -> list[int]:
     if not isinstance(base, GridWorldEnv):
         raise TypeError(f"env: expected a toy_envs gridworld, got {type(base).__name__}")
     return base.optimal_plan()
+
+
+def random_walk_infos(env: gym.Env, episodes: int, seed: int = 0) -> list[dict]:
+    """The final ``info`` of ``episodes`` uniformly random episodes (a baseline for any gridworld).
+
+    Episode ``i`` starts from ``env.reset(seed=i)``; every action comes from one
+    ``numpy.random.default_rng(seed)``, as in the random-policy script of the toys page.
+    """
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
+    rng = np.random.default_rng(seed)
+    n_actions = int(env.action_space.n)
+    infos = []
+    for episode in range(episodes):
+        env.reset(seed=episode)
+        done = False
+        while not done:
+            _, _, terminated, truncated, info = env.step(int(rng.integers(n_actions)))
+            done = terminated or truncated
+        infos.append(info)
+    return infos
 
 
 class ClarityEnv(GridWorldEnv):

@@ -42,6 +42,7 @@ import toy_envs  # noqa: F401  (registers the env ids)
 from toy_envs.demo import DEMO_DEFAULTS, ENV_KWARGS, LABELS, mean_ci
 from toy_envs.policies import TabularSoftmaxPolicy
 from toy_envs.train import ToyTrainConfig, collect_rollouts, compute_step_advantages, train
+from toy_envs.gridworld import random_walk_infos
 
 torch.set_num_threads(1)
 N_SEEDS = 4 * SCALE
@@ -61,16 +62,8 @@ UPDATES = 30
 def random_policy_wins(max_steps, episodes=2000):
     """Wins of a uniformly random policy on the default KeyDoor layout (docs/toys.md's protocol)."""
     walk_env = gym.make("toy_envs/KeyDoor-v0", max_steps=max_steps).unwrapped  # same dynamics, no checker wrappers
-    rng = np.random.default_rng(0)  # one generator for all episodes, as in the docs' script
-    wins = 0
-    for episode in range(episodes):
-        walk_env.reset(seed=episode)
-        done = False
-        while not done:
-            _, _, terminated, truncated, info = walk_env.step(int(rng.integers(4)))
-            done = terminated or truncated
-        wins += info["success"]
-    return wins
+    # one generator for all episodes, as in the docs' script
+    return sum(info["success"] for info in random_walk_infos(walk_env, episodes))
 
 
 random_wins = {limit: random_policy_wins(limit) for limit in (66, ENV_KWARGS["max_steps"])}

@@ -45,6 +45,7 @@ import toy_envs  # noqa: F401  (registers the env ids)
 from empg import step_modulation_terms
 from toy_envs.experiments.clarity import ClaritySettings, evaluate
 from toy_envs.policies import TabularSoftmaxPolicy
+from toy_envs.gridworld import random_walk_infos
 from toy_envs.train import ToyTrainConfig, collect_rollouts, make_policy, train
 
 torch.set_num_threads(1)
@@ -181,17 +182,8 @@ check_step_bonus(solution_step_bonus)
 
 # %%
 def random_walk_routes(episodes=2000):
-    import numpy as np
-
-    walk = clarity_env()
-    rng = np.random.default_rng(0)
     wins = {"predictable": 0, "open": 0}
-    for episode in range(episodes):
-        walk.reset(seed=episode)
-        done = False
-        while not done:
-            _, _, terminated, truncated, info = walk.step(int(rng.integers(4)))
-            done = terminated or truncated
+    for info in random_walk_infos(clarity_env(), episodes):
         if info["success"]:
             wins[info["route"]] += 1
     return wins

@@ -201,3 +201,17 @@ def test_several_goals_only_where_allowed():
     assert reward == 1.0 and terminated and info["success"] and info["route"] == "predictable"
     with pytest.raises(ValueError, match="at least one goal"):
         parse_layout("#####\n#Sco#\n#####", many_goals=True)
+
+
+
+def test_random_walk_infos_reproduces_the_random_policy_table():
+    """docs/toys.md, "How hard is exploration?": KeyDoor default at 3x optimal 1/2000, Clarity small 142 p / 528 o."""
+    from toy_envs.gridworld import random_walk_infos
+
+    keydoor = random_walk_infos(gym.make("toy_envs/KeyDoor-v0", max_steps=66).unwrapped, 2000)
+    assert sum(i["success"] for i in keydoor) == 1
+    clarity = random_walk_infos(gym.make("toy_envs/Clarity-v0", layout="small").unwrapped, 2000)
+    routes = [i["route"] for i in clarity if i["success"]]
+    assert (routes.count("predictable"), routes.count("open")) == (142, 528)
+    with pytest.raises(ValueError, match="episodes"):
+        random_walk_infos(gym.make("toy_envs/Clarity-v0").unwrapped, 0)
