@@ -53,33 +53,43 @@ def test_alfworld_unreadable_trial_file(alf_data, tmp_path, content, message):
         make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
 
 
-@needs_alfworld
-def test_alfworld_unreadable_game_file(alf_data, tmp_path):
+@pytest.fixture()
+def alf_built(alf_data, tmp_path):
+    """The copied trial, plus the path of the game file ``make_env`` built (and cached) from it."""
     data, trial = alf_data
     env = make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
     built = env.game_files[0]
     env.close()
-    # the official layout ships game.tw-pddl: a truncated one, then one without its grammar
-    text = open(built).read()
-    (trial / "game.tw-pddl").write_text(text[: len(text) // 2])
-    with pytest.raises(ValueError, match=r"game\.tw-pddl: the game file .* is not valid JSON"):
-        make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
+    return data, trial, built
+
+
+def _cut(text):
+    return text[: len(text) // 2].encode()
+
+
+def _without_grammar(text):
     game = json.loads(text)
     del game["grammar"]
-    (trial / "game.tw-pddl").write_text(json.dumps(game))
-    with pytest.raises(ValueError, match=r"game\.tw-pddl: field 'grammar' is missing"):
-        make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
-    (trial / "game.tw-pddl").write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(ValueError, match=r"game\.tw-pddl: the game file .* is not UTF-8"):
+    return json.dumps(game).encode()
+
+
+@needs_alfworld
+@pytest.mark.parametrize("damage, message", [
+    (_cut, r"game\.tw-pddl: the game file .* is not valid JSON"),
+    (_without_grammar, r"game\.tw-pddl: field 'grammar' is missing"),
+    (lambda text: b"\xff\xfe\x00", r"game\.tw-pddl: the game file .* is not UTF-8"),
+], ids=["truncated", "no_grammar", "not_utf8"])
+def test_alfworld_unreadable_game_file(alf_built, tmp_path, damage, message):
+    # the official layout ships game.tw-pddl: a damaged one is user data, so it is an error
+    data, trial, built = alf_built
+    (trial / "game.tw-pddl").write_bytes(damage(open(built).read()))
+    with pytest.raises(ValueError, match=message):
         make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
 
 
 @needs_alfworld
-def test_alfworld_damaged_cached_game_is_rebuilt(alf_data, tmp_path):
-    data, trial = alf_data
-    env = make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
-    built = env.game_files[0]
-    env.close()
+def test_alfworld_damaged_cached_game_is_rebuilt(alf_built, tmp_path):
+    data, _, built = alf_built
     open(built, "w").write("{")  # a cached build (not user data) that was cut: rebuilt silently
     env = make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
     assert env.game_files == [built] and json.loads(open(built).read())["solvable"] is True
