@@ -196,26 +196,12 @@ class Policy:
         return torch.stack(logps), (torch.stack(ents) if with_entropy else None)
 
     # ------------------------------------------------------------------ sampling
-    def generate(
-        self,
-        prompts: Sequence[Sequence[int]],
-        *,
-        max_new_tokens: int,
-        generator: torch.Generator | None = None,
-        greedy: bool = False,
-    ) -> Generation:
+    def generate(self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
+                 generator: torch.Generator | None = None, greedy: bool = False) -> Generation:
         """Sample one response per prompt with the policy's backend (``hf``: batched, left padding, KV cache).
 
-        Args:
-            prompts: B lists of prompt token ids (chat template already applied, ending with the
-                assistant header).
-            max_new_tokens: response length limit (paper: 512).
-            generator: torch RNG for sampling (on the model's device); None uses the global RNG.
-            greedy: take the arg-max token instead of sampling (evaluation).
-
-        Returns:
-            :class:`Generation` with each token's log-prob under ``softmax(z / T)`` and the entropy of
-            that distribution.
+        The arguments and the result are those of :meth:`scaled.sampling.Sampler.generate`: each token's
+        log-prob under ``softmax(z / T)`` and the entropy of that distribution.
         """
         return self.sampler.generate(prompts, max_new_tokens=max_new_tokens, generator=generator, greedy=greedy)
 

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
+from scaled.sampling import Sampler
 from scaled.sampling.weights import base_model, export_weights, write_safetensors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,7 +107,7 @@ def _patch_kernel_override_scan() -> None:
         dispatcher.vars = _safe_vars
 
 
-class VLLMSampler:
+class VLLMSampler(Sampler):
     """Sample with a colocated vLLM engine; keep its weights equal to the policy's.
 
     Args:
@@ -284,23 +285,15 @@ class VLLMSampler:
             shutil.rmtree(self.model_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ sampling
-    def generate(
-        self,
-        prompts: Sequence[Sequence[int]],
-        *,
-        max_new_tokens: int,
-        generator: torch.Generator | None = None,
-        greedy: bool = False,
-    ) -> "Generation":
-        """Sample one response per prompt with the engine; see :meth:`scaled.policy.Policy.generate`."""
+    def _generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int,
+                  generator: torch.Generator | None, greedy: bool) -> "Generation":
+        """Sample with the engine (:meth:`scaled.sampling.Sampler.generate`)."""
         from vllm import SamplingParams
 
         from scaled.policy import Generation
 
         if self.llm is None:
             raise RuntimeError("this vLLM sampler was closed")
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if len(prompts) == 0 or any(len(p) == 0 for p in prompts):
             raise ValueError("prompts must be a non-empty list of non-empty token id lists")
         if self._asleep:
