@@ -6,6 +6,9 @@ Importable as ``crash_injection`` from any test module: ``tests/conftest.py`` pu
 
 from __future__ import annotations
 
+import random
+import signal
+import subprocess
 from pathlib import Path
 
 import torch
@@ -73,3 +76,26 @@ def killer_script(main_module: str, step_key: str, more_hooks: str = "") -> str:
     """
     return (f"STEP_KEY = {step_key!r}\n" + _KILLER + more_hooks
             + f"from {main_module} import main\nsys.exit(main(sys.argv[3:]))\n")
+
+
+def kill_at_random_times(argv: list[str], *, cwd: Path, env: dict, rng: random.Random, span: float, low: float,
+                         n_kills: int, timeout: float) -> int:
+    """Run ``argv``, SIGKILLed after a delay uniform over ``[low, 0.95] * span`` seconds, ``n_kills`` times, then
+    to the end (asserting it exits 0); returns the kills made.
+
+    A kill may not land (the run finishes first): fewer than ``n_kills`` kills, possibly none.
+    """
+    kills = 0
+    while True:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if kills < n_kills:
+            try:
+                proc.wait(timeout=rng.uniform(low, 0.95) * span)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.communicate()
+                kills += 1
+                continue
+        _, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err[-3000:]
+        return kills

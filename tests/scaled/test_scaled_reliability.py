@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from crash_injection import DAMAGE_PROBLEM, damage_checkpoint, killer_script
+from crash_injection import DAMAGE_PROBLEM, damage_checkpoint, kill_at_random_times, killer_script
 from empg.io import CheckpointDir, MetricsLog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -247,22 +247,9 @@ def test_sigkill_at_random_wall_clock_times_then_resume(tmp_path, reference):
     assert _cli(shared, *_command(shared, tmp_path / "timing")).returncode == 0
     span = time.perf_counter() - t0
     out = tmp_path / "run"
-    rng = random.Random(4)
-    kills = 0
-    while True:
-        proc = subprocess.Popen([sys.executable, "-m", "scaled.train", *_command(shared, out)], cwd=REPO,
-                                env=_env(shared / "cache"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if kills < 3:
-            try:
-                proc.wait(timeout=rng.uniform(0.25, 0.95) * span)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                proc.communicate()
-                kills += 1
-                continue
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err[-3000:]
-        break
+    kills = kill_at_random_times([sys.executable, "-m", "scaled.train", *_command(shared, out)], cwd=REPO,
+                                 env=_env(shared / "cache"), rng=random.Random(4), span=span, low=0.25, n_kills=3,
+                                 timeout=300)
     assert kills >= 1
     _assert_same_run(out, reference)
 

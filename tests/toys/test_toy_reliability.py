@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from crash_injection import DAMAGE_PROBLEM, damage_checkpoint, killer_script
+from crash_injection import DAMAGE_PROBLEM, damage_checkpoint, kill_at_random_times, killer_script
 from empg.io import CheckpointDir, CheckpointError, MetricsLog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,27 +124,15 @@ def _kill_at_random_moments(command: list[str], seed: int, n_kills: int) -> int:
     """
     rng = random.Random(seed)
     span = _SECONDS["reference"]
-    kills = 0
     while True:
-        proc = subprocess.Popen([sys.executable, "-m", "toy_envs.train", *command], cwd=REPO, env=_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if kills < n_kills:
-            try:
-                proc.wait(timeout=rng.uniform(0.2, 0.95) * span)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                kills += 1
-                continue
-        _, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err
-        if kills == 0:
-            # Finished before the first kill: this run was faster than the reference (a quieter
-            # machine). Start over from an empty folder with a shorter span, so a kill lands.
-            shutil.rmtree(command[command.index("--out") + 1])
-            span /= 2
-            continue
-        return kills
+        kills = kill_at_random_times([sys.executable, "-m", "toy_envs.train", *command], cwd=REPO, env=_env(),
+                                     rng=rng, span=span, low=0.2, n_kills=n_kills, timeout=180)
+        if kills:
+            return kills
+        # Finished before the first kill: this run was faster than the reference (a quieter
+        # machine). Start over from an empty folder with a shorter span, so a kill lands.
+        shutil.rmtree(command[command.index("--out") + 1])
+        span /= 2
 
 
 def test_sigkill_at_random_moments_then_resume(tmp_path, reference):
