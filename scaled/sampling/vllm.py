@@ -331,7 +331,7 @@ class VLLMSampler(Sampler):
     @torch.no_grad()
     def _teacher_forced_entropies(self, prompts: Sequence[Sequence[int]], responses: list[list[int]]) -> list[torch.Tensor]:
         """Entropies of the policy at each response token: one no-grad teacher-forced pass per batch."""
-        from scaled.policy import left_pad
+        from scaled.policy import prompt_response_rows
 
         pol = self.policy
         out: list[torch.Tensor] = []
@@ -340,16 +340,8 @@ class VLLMSampler(Sampler):
         try:
             for lo in range(0, len(prompts), self.entropy_batch_size):
                 ps, rs = prompts[lo : lo + self.entropy_batch_size], responses[lo : lo + self.entropy_batch_size]
-                p_ids, p_mask = left_pad(ps, pol.pad_id)
-                width = max(1, max(len(r) for r in rs))
-                r_ids = torch.full((len(rs), width), pol.pad_id, dtype=torch.long)
-                r_mask = torch.zeros((len(rs), width), dtype=torch.long)
-                for i, r in enumerate(rs):
-                    r_ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-                    r_mask[i, : len(r)] = 1
-                ids = torch.cat([p_ids, r_ids], 1).to(pol.device)
-                mask = torch.cat([p_mask, r_mask], 1).to(pol.device)
-                _, ent = pol.token_logprobs(ids, mask, start=p_ids.shape[1], with_entropy=True)
+                ids, mask, start, _ = prompt_response_rows(ps, rs, pol.pad_id, pol.device)
+                _, ent = pol.token_logprobs(ids, mask, start=start, with_entropy=True)
                 ent = ent.float().cpu()
                 out.extend(ent[i, : len(r)].clone() for i, r in enumerate(rs))
         finally:
