@@ -377,10 +377,7 @@ class AlfWorldEnv(TextEnv):
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Send ``action`` to the engine; non-admissible actions give "Nothing happens." and are flagged."""
-        if self._state is None:
-            raise RuntimeError("AlfWorldEnv.step called before reset")
-        if self._won or self._steps >= self.max_steps:
-            raise RuntimeError("AlfWorldEnv.step called after the episode ended; call reset")
+        self._check_running(self._state is not None, self._won or self._steps >= self.max_steps)
         command = match_admissible(action, self._state["admissible_commands"])
         invalid = command is None
         self._state, _, _ = self._env.step(str(action) if invalid else command)

@@ -65,6 +65,13 @@ class TextEnv(abc.ABC):
     def close(self) -> None:
         """Release resources (engines, subprocesses). Safe to call twice."""
 
+    def _check_running(self, started: bool, ended: bool) -> None:
+        """For ``step``: a RuntimeError unless an episode was ``started`` by ``reset`` and has not ``ended``."""
+        if not started:
+            raise RuntimeError(f"{type(self).__name__}.step called before reset")
+        if ended:
+            raise RuntimeError(f"{type(self).__name__}.step called after the episode ended; call reset")
+
     @property
     def num_tasks(self) -> int:
         """Number of distinct tasks; ``reset(options={"task_index": i})`` plays task ``i``."""

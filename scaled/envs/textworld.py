@@ -154,6 +154,7 @@ class TextWorldEnv(TextEnv):
         self._sessions: dict[str, Any] = {}
         self._game = None
         self._infos: dict[str, Any] = {}
+        self._steps, self._done = 0, False
         self.gamefile = ""
         self.task = ""
 
@@ -206,10 +207,7 @@ class TextWorldEnv(TextEnv):
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Send ``action`` to the game; returns the 5-tuple with the score increase as reward."""
-        if self._game is None:
-            raise RuntimeError("TextWorldEnv.step called before reset")
-        if self._done or self._steps >= self.max_steps:
-            raise RuntimeError("TextWorldEnv.step called after the episode ended; call reset")
+        self._check_running(self._game is not None, self._done or self._steps >= self.max_steps)
         command = match_admissible(action, self._infos["admissible_commands"])
         invalid = command is None
         if invalid and _has_meta_verb(normalize_command(action)):

@@ -288,6 +288,7 @@ class WebShopEnv(TextEnv):
         self.show_attrs = show_attrs
         self._rng = random.Random(seed)
         self.goal: dict | None = None
+        self._steps, self._done = 0, False
         self._page = "search"
 
     # ------------------------------------------------------------------ pages
@@ -387,10 +388,7 @@ class WebShopEnv(TextEnv):
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Apply ``search[...]`` or ``click[...]``; invalid actions leave the page unchanged."""
-        if self.goal is None:
-            raise RuntimeError("WebShopEnv.step called before reset")
-        if self._done or self._steps >= self.max_steps:
-            raise RuntimeError("WebShopEnv.step called after the episode ended; call reset")
+        self._check_running(self.goal is not None, self._done or self._steps >= self.max_steps)
         self._steps += 1
         kind, arg = parse_action(action)
         reward, invalid = 0.0, False

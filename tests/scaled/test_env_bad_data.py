@@ -131,10 +131,14 @@ def test_textworld_plays_a_folder_of_games(tw_game, tmp_path):
     game = _copy_game(tw_game, tmp_path / "games")
     env = make_env("textworld", data_path=tmp_path / "games")
     assert env.game_files == [str(game)]
+    with pytest.raises(RuntimeError, match=r"TextWorldEnv\.step called before reset"):
+        env.step("look")
     obs, info = env.reset(seed=0)
     for action in info["walkthrough"]:
         obs, reward, terminated, truncated, info = env.step(action)
     assert terminated and info["won"]
+    with pytest.raises(RuntimeError, match=r"TextWorldEnv\.step called after the episode ended; call reset"):
+        env.step("look")
     env.close()
     with pytest.warns(DeprecationWarning, match="data_dir is deprecated"):
         make_env("textworld", data_dir=game).close()
