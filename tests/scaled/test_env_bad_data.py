@@ -146,21 +146,16 @@ def test_textworld_plays_a_folder_of_games(tw_game, tmp_path):
 
 @needs_textworld
 @pytest.mark.parametrize("damage, message", [
-    ("garbage", r"\.z8: not a compiled TextWorld game \(bad story-file header"),
-    ("empty", r"\.z8: the TextWorld game file is empty"),
-    ("no_json", r"\.z8: its metadata file .*\.json .* is missing"),
-    ("bad_json", r"\.json: the game's metadata is not valid JSON"),
-])
+    (lambda game: game.write_bytes(b"\x00not a story file" * 10),
+     r"\.z8: not a compiled TextWorld game \(bad story-file header"),
+    (lambda game: game.write_bytes(b""), r"\.z8: the TextWorld game file is empty"),
+    (lambda game: game.with_suffix(".json").unlink(), r"\.z8: its metadata file .*\.json .* is missing"),
+    (lambda game: game.with_suffix(".json").write_text('{"metadata": {"walkth'),
+     r"\.json: the game's metadata is not valid JSON"),
+], ids=["garbage", "empty", "no_json", "bad_json"])
 def test_textworld_damaged_game_file_at_construction(tw_game, tmp_path, damage, message):
     game = _copy_game(tw_game, tmp_path / "games")
-    if damage == "garbage":
-        game.write_bytes(b"\x00not a story file" * 10)
-    elif damage == "empty":
-        game.write_bytes(b"")
-    elif damage == "no_json":
-        game.with_suffix(".json").unlink()
-    else:
-        game.with_suffix(".json").write_text('{"metadata": {"walkth')
+    damage(game)
     with pytest.raises(ValueError, match=message):
         make_env("textworld", data_path=tmp_path / "games")
     with pytest.raises(ValueError, match=message):
