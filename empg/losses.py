@@ -56,18 +56,18 @@ def aggregate(values: torch.Tensor, mask: Any = None, mode: str = "token-mean") 
     return (per_row * rows).sum() / rows.sum().clamp_min(1).to(values.dtype)
 
 
-def _logp_inputs(logp: Any, old_logp: Any, advantages: Any, mask: Any):
+def _checked_inputs(logp: Any, mask: Any, **others: Any) -> tuple[torch.Tensor, ...]:
+    """``(logp, mask, *others)`` as tensors on ``logp``'s device: float, one shape, finite where ``mask``
+    (a bool tensor, all True for None); a ValueError/TypeError names the argument otherwise."""
     lp = as_float_tensor(logp, "logp")
-    old = as_float_tensor(old_logp, "old_logp").to(lp.device)
-    adv = as_float_tensor(advantages, "advantages").to(lp.device)
-    check_same_shape(lp, "logp", old, "old_logp")
-    check_same_shape(lp, "logp", adv, "advantages")
+    tensors = {name: as_float_tensor(value, name).to(lp.device) for name, value in others.items()}
+    for name, t in tensors.items():
+        check_same_shape(lp, "logp", t, name)
     m = _mask(mask, lp)
     check_finite(lp.detach(), "logp", m)
-    check_finite(old, "old_logp", m)
-    check_finite(adv, "advantages", m)
-    adv = _masked(adv, m)
-    return lp, old, adv, m
+    for name, t in tensors.items():
+        check_finite(t, name, m)
+    return (lp, m, *tensors.values())
 
 
 def clipped_policy_loss(
@@ -98,7 +98,8 @@ def clipped_policy_loss(
         raise ValueError(f"clip_low and clip_high must be >= 0, got {clip_low}, {clip_high}")
     if dual_clip is not None and dual_clip <= 1.0:
         raise ValueError(f"dual_clip must be > 1 (or None), got {dual_clip}")
-    lp, old, adv, m = _logp_inputs(logp, old_logp, advantages, mask)
+    lp, m, old, adv = _checked_inputs(logp, mask, old_logp=old_logp, advantages=advantages)
+    adv = _masked(adv, m)
     log_ratio = _masked(lp - old, m).clamp(-20.0, 20.0)
     ratio = torch.exp(log_ratio)
     unclipped = -adv * ratio
@@ -141,12 +142,7 @@ def kl_penalty(
     logp: Any, ref_logp: Any, mask: Any = None, *, coef: float = 0.01, agg: str = "token-mean"
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """KL-to-reference loss term ``coef · agg(k3)`` (paper setup: low-var KL, coef 0.01)."""
-    lp = as_float_tensor(logp, "logp")
-    ref = as_float_tensor(ref_logp, "ref_logp").to(lp.device)
-    check_same_shape(lp, "logp", ref, "ref_logp")
-    m = _mask(mask, lp)
-    check_finite(lp.detach(), "logp", m)
-    check_finite(ref, "ref_logp", m)
+    lp, m, ref = _checked_inputs(logp, mask, ref_logp=ref_logp)
     per_token = kl_k3(_masked(lp, m), _masked(ref, m))
     kl = aggregate(per_token, m, agg)
     return coef * kl, {"loss/kl": float(kl.detach()), "loss/kl_coef": float(coef)}
@@ -159,11 +155,6 @@ def reinforce_loss(
 
     Shapes: ``logp``, ``advantages``, ``mask`` equal, e.g. ``[S]`` per step or ``[B, L]`` per token.
     """
-    lp = as_float_tensor(logp, "logp")
-    adv = as_float_tensor(advantages, "advantages").to(lp.device)
-    check_same_shape(lp, "logp", adv, "advantages")
-    m = _mask(mask, lp)
-    check_finite(lp.detach(), "logp", m)
-    check_finite(adv, "advantages", m)
+    lp, m, adv = _checked_inputs(logp, mask, advantages=advantages)
     loss = aggregate(-_masked(adv, m).detach() * _masked(lp, m), m, agg)
     return loss, {"loss/policy": float(loss.detach())}

@@ -92,7 +92,7 @@ def make_tasks(tokenizer, n: int, seed: int) -> list[list[int]]:
 def one_iteration(policy, *, tasks: int, group: int, max_new_tokens: int, micro_batch: int, lr: float, seed: int = 0):
     """Rollout → old log-probs/entropies → GRPO+EMPG advantages → clipped loss → AdamW → sync. Returns timings."""
     import empg
-    from scaled.policy import left_pad
+    from scaled.policy import prompt_response_rows
 
     dev = policy.device
     opt = torch.optim.AdamW(policy.trainable_parameters(), lr=lr)
@@ -104,16 +104,9 @@ def one_iteration(policy, *, tasks: int, group: int, max_new_tokens: int, micro_
     _sync(dev)
     t_rollout = time.perf_counter() - t0
     rewards = torch.tensor([sum(t % 2 == 0 for t in r) / len(r) for r in gen.response_ids])
-    # Rows: [left-padded prompt | response | right padding]; targets start at the first response token.
-    p_ids, p_mask = left_pad(prompts, policy.pad_id)
-    width = max(len(r) for r in gen.response_ids)
-    r_ids = torch.full((len(prompts), width), policy.pad_id)
-    r_mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, r in enumerate(gen.response_ids):
-        r_ids[i, : len(r)], r_mask[i, : len(r)] = torch.tensor(r), 1
-    ids, att, start = torch.cat([p_ids, r_ids], 1), torch.cat([p_mask, r_mask], 1), p_ids.shape[1]
+    ids, att, start, r_mask = prompt_response_rows(prompts, gen.response_ids, policy.pad_id)
     loss_mask = r_mask.bool()
-    n = len(prompts)
+    n, width = r_mask.shape
     old, ent, ref = torch.zeros(n, width), torch.zeros(n, width), torch.zeros(n, width)
     t1 = time.perf_counter()
     policy.model.eval()

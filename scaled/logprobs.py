@@ -180,14 +180,8 @@ def chunked_logprobs(
     return logp.reshape(lead), ent.reshape(lead)
 
 
-def plain_logprobs(
-    hidden: torch.Tensor,
-    weight: torch.Tensor,
-    targets: torch.Tensor,
-    *,
-    bias: torch.Tensor | None = None,
-    temperature: float = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def plain_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,
+                   bias: torch.Tensor | None = None, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference for :func:`chunked_logprobs`: full logits, ``log_softmax`` and gather (holds ``[..., V]``)."""
     z = torch.nn.functional.linear(hidden, weight, bias)
     z = z.to(_acc_dtype(z.dtype)) / temperature

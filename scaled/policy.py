@@ -40,7 +40,7 @@ from scaled.logprobs import chunked_logprobs
 from scaled.sampling import BACKENDS, make_sampler
 from scaled.sampling.weights import base_model
 
-__all__ = ["Generation", "Policy", "load_policy", "left_pad"]
+__all__ = ["Generation", "Policy", "load_policy", "left_pad", "prompt_response_rows"]
 
 #: Config attributes of models whose logits are not ``lm_head(hidden)`` (soft-capping, scaling):
 #: such models use the plain log-prob path.
@@ -79,6 +79,26 @@ def left_pad(sequences: Sequence[Sequence[int]], pad_id: int, device=None) -> tu
             ids[i, width - len(s) :] = torch.as_tensor(list(s), dtype=torch.long)
             mask[i, width - len(s) :] = 1
     return ids.to(device), mask.to(device)
+
+
+def prompt_response_rows(
+    prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]], pad_id: int, device=None
+) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]:
+    """Teacher-forcing rows ``[left-padded prompt | response | right padding]``, ``[B, P + R]``.
+
+    Returns ``(input_ids, attention_mask, start, response_mask)``: the targets start at column ``start = P``
+    (the first response token); ``response_mask [B, R]`` marks the response tokens (R: the longest
+    response, at least 1). For :meth:`Policy.token_logprobs` on sampled responses.
+    """
+    p_ids, p_mask = left_pad(prompts, pad_id)
+    width = max(1, max(len(r) for r in responses))
+    r_ids = torch.full((len(responses), width), pad_id, dtype=torch.long)
+    r_mask = torch.zeros((len(responses), width), dtype=torch.long)
+    for i, r in enumerate(responses):
+        r_ids[i, : len(r)] = torch.as_tensor(list(r), dtype=torch.long)
+        r_mask[i, : len(r)] = 1
+    ids, mask = torch.cat([p_ids, r_ids], 1), torch.cat([p_mask, r_mask], 1)
+    return ids.to(device), mask.to(device), p_ids.shape[1], r_mask.to(device)
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
@@ -196,26 +216,12 @@ class Policy:
         return torch.stack(logps), (torch.stack(ents) if with_entropy else None)
 
     # ------------------------------------------------------------------ sampling
-    def generate(
-        self,
-        prompts: Sequence[Sequence[int]],
-        *,
-        max_new_tokens: int,
-        generator: torch.Generator | None = None,
-        greedy: bool = False,
-    ) -> Generation:
+    def generate(self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
+                 generator: torch.Generator | None = None, greedy: bool = False) -> Generation:
         """Sample one response per prompt with the policy's backend (``hf``: batched, left padding, KV cache).
 
-        Args:
-            prompts: B lists of prompt token ids (chat template already applied, ending with the
-                assistant header).
-            max_new_tokens: response length limit (paper: 512).
-            generator: torch RNG for sampling (on the model's device); None uses the global RNG.
-            greedy: take the arg-max token instead of sampling (evaluation).
-
-        Returns:
-            :class:`Generation` with each token's log-prob under ``softmax(z / T)`` and the entropy of
-            that distribution.
+        The arguments and the result are those of :meth:`scaled.sampling.Sampler.generate`: each token's
+        log-prob under ``softmax(z / T)`` and the entropy of that distribution.
         """
         return self.sampler.generate(prompts, max_new_tokens=max_new_tokens, generator=generator, greedy=greedy)
 

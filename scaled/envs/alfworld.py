@@ -377,18 +377,14 @@ class AlfWorldEnv(TextEnv):
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Send ``action`` to the engine; non-admissible actions give "Nothing happens." and are flagged."""
-        if self._state is None:
-            raise RuntimeError("AlfWorldEnv.step called before reset")
-        if self._won or self._steps >= self.max_steps:
-            raise RuntimeError("AlfWorldEnv.step called after the episode ended; call reset")
+        self._check_running(self._state is not None, self._won)
         command = match_admissible(action, self._state["admissible_commands"])
         invalid = command is None
         self._state, _, _ = self._env.step(str(action) if invalid else command)
-        self._steps += 1
         won = bool(self._state["won"])
         reward = 1.0 if won and not self._won else 0.0
         self._won = won
-        truncated = not won and self._steps >= self.max_steps
+        truncated = self._count_step(won)
         return self._state["feedback"], reward, won, truncated, self._info(invalid)
 
     def close(self) -> None:

@@ -65,6 +65,22 @@ class TextEnv(abc.ABC):
     def close(self) -> None:
         """Release resources (engines, subprocesses). Safe to call twice."""
 
+    _steps: int = 0
+    """Steps of the current episode (``reset`` sets it to 0, :meth:`_count_step` counts them)."""
+
+    def _check_running(self, started: bool, terminated: bool) -> None:
+        """For ``step``: a RuntimeError unless an episode was ``started`` by ``reset``, has not ``terminated``
+        and has not reached ``max_steps``."""
+        if not started:
+            raise RuntimeError(f"{type(self).__name__}.step called before reset")
+        if terminated or self._steps >= self.max_steps:
+            raise RuntimeError(f"{type(self).__name__}.step called after the episode ended; call reset")
+
+    def _count_step(self, terminated: bool) -> bool:
+        """Count one step; returns ``truncated``: ``max_steps`` reached by an episode that did not terminate."""
+        self._steps += 1
+        return not terminated and self._steps >= self.max_steps
+
     @property
     def num_tasks(self) -> int:
         """Number of distinct tasks; ``reset(options={"task_index": i})`` plays task ``i``."""

@@ -154,6 +154,7 @@ class TextWorldEnv(TextEnv):
         self._sessions: dict[str, Any] = {}
         self._game = None
         self._infos: dict[str, Any] = {}
+        self._done = False
         self.gamefile = ""
         self.task = ""
 
@@ -206,23 +207,18 @@ class TextWorldEnv(TextEnv):
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Send ``action`` to the game; returns the 5-tuple with the score increase as reward."""
-        if self._game is None:
-            raise RuntimeError("TextWorldEnv.step called before reset")
-        if self._done or self._steps >= self.max_steps:
-            raise RuntimeError("TextWorldEnv.step called after the episode ended; call reset")
+        self._check_running(self._game is not None, self._done)
         command = match_admissible(action, self._infos["admissible_commands"])
         invalid = command is None
         if invalid and _has_meta_verb(normalize_command(action)):
-            self._steps += 1
-            truncated = self._steps >= self.max_steps
+            truncated = self._count_step(False)
             return "Nothing happens.", 0.0, False, truncated, self._info(invalid)
         obs, score, done, self._infos = self._game.step(str(action) if invalid else command)
         reward = float(score - self._score)
         self._score = score
-        self._steps += 1
         self._done = bool(done)
-        truncated = not done and self._steps >= self.max_steps
-        return obs, reward, bool(done), truncated, self._info(invalid)
+        truncated = self._count_step(self._done)
+        return obs, reward, self._done, truncated, self._info(invalid)
 
     def close(self) -> None:
         for session in self._sessions.values():

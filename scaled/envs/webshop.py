@@ -288,6 +288,7 @@ class WebShopEnv(TextEnv):
         self.show_attrs = show_attrs
         self._rng = random.Random(seed)
         self.goal: dict | None = None
+        self._done = False
         self._page = "search"
 
     # ------------------------------------------------------------------ pages
@@ -387,11 +388,7 @@ class WebShopEnv(TextEnv):
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Apply ``search[...]`` or ``click[...]``; invalid actions leave the page unchanged."""
-        if self.goal is None:
-            raise RuntimeError("WebShopEnv.step called before reset")
-        if self._done or self._steps >= self.max_steps:
-            raise RuntimeError("WebShopEnv.step called after the episode ended; call reset")
-        self._steps += 1
+        self._check_running(self.goal is not None, self._done)
         kind, arg = parse_action(action)
         reward, invalid = 0.0, False
         if kind == "search" and self._page == "search" and arg:
@@ -403,7 +400,7 @@ class WebShopEnv(TextEnv):
             reward = self._click(arg)
         else:
             invalid = True
-        truncated = not self._done and self._steps >= self.max_steps
+        truncated = self._count_step(self._done)
         return self._observation(), reward, self._done, truncated, self._info(invalid)
 
     def _click(self, button: str) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 _WS = re.compile(r"[ \t\n\r]*")
 CHUNK_CHARS = 1 << 24
@@ -116,6 +116,36 @@ def _finish(stream: _Stream) -> None:
         raise stream.error("extra data after the end of the JSON value")
 
 
+def _members(path: str | os.PathLike, what: str, opening: str, chunk: int,
+             read: Callable[[_Stream, str], Any]) -> Iterator[Any]:
+    """``read(stream, closing)`` for each member of the top-level JSON list (``[``) or object (``{``) in ``path``."""
+    closing = "]" if opening == "[" else "}"
+    stream = _open(path, what, opening, chunk)
+    try:
+        if stream.peek() == closing:
+            stream.pos += 1
+        else:
+            while True:
+                yield read(stream, closing)
+                if stream.take("," + closing, closing) == closing:
+                    break
+        _finish(stream)
+    finally:
+        stream.close()
+
+
+def _value(stream: _Stream, closing: str) -> Any:
+    return stream.value(closing)
+
+
+def _key_value(stream: _Stream, closing: str) -> tuple[str, Any]:
+    if stream.peek() != '"':
+        stream.take('"', closing)  # raises: a key must be a string
+    key = stream.value(closing)
+    stream.take(":", closing)
+    return key, stream.value(closing)
+
+
 def iter_json_list(path: str | os.PathLike, what: str, *, chunk: int = CHUNK_CHARS) -> Iterator[Any]:
     """Yield the items of the JSON list in ``path`` one at a time.
 
@@ -123,38 +153,12 @@ def iter_json_list(path: str | os.PathLike, what: str, *, chunk: int = CHUNK_CHA
         FileNotFoundError: the file does not exist.
         ValueError: not UTF-8, empty, not a list, malformed or truncated (file, line and character).
     """
-    stream = _open(path, what, "[", chunk)
-    try:
-        if stream.peek() == "]":
-            stream.pos += 1
-        else:
-            while True:
-                yield stream.value("]")
-                if stream.take(",]", "]") == "]":
-                    break
-        _finish(stream)
-    finally:
-        stream.close()
+    yield from _members(path, what, "[", chunk, _value)
 
 
 def iter_json_dict(path: str | os.PathLike, what: str, *, chunk: int = CHUNK_CHARS) -> Iterator[tuple[str, Any]]:
     """Yield the ``(key, value)`` pairs of the JSON object in ``path`` one at a time (see `iter_json_list`)."""
-    stream = _open(path, what, "{", chunk)
-    try:
-        if stream.peek() == "}":
-            stream.pos += 1
-        else:
-            while True:
-                if stream.peek() != '"':
-                    stream.take('"', "}")  # raises: a key must be a string
-                key = stream.value("}")
-                stream.take(":", "}")
-                yield key, stream.value("}")
-                if stream.take(",}", "}") == "}":
-                    break
-        _finish(stream)
-    finally:
-        stream.close()
+    yield from _members(path, what, "{", chunk, _key_value)
 
 
 _TYPE_NAMES = {str: "a string", list: "a list", dict: "an object", int: "an integer", float: "a number",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 import torch
 
 import empg
+from scaled.sampling import Sampler
 
 if TYPE_CHECKING:  # pragma: no cover
     from scaled.policy import Generation, Policy
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["HFSampler"]
 
 
-class HFSampler:
+class HFSampler(Sampler):
     """Sample with the policy's transformers model (the ``hf`` backend).
 
     Args:
@@ -52,28 +53,14 @@ class HFSampler:
         """Nothing to do: this sampler runs the policy's own parameters."""
         return {}
 
-    def sleep(self) -> None:
-        """Nothing to release."""
-
-    def close(self) -> None:
-        """Nothing to release."""
-
     @torch.no_grad()
-    def generate(
-        self,
-        prompts: Sequence[Sequence[int]],
-        *,
-        max_new_tokens: int,
-        generator: torch.Generator | None = None,
-        greedy: bool = False,
-    ) -> "Generation":
-        """Sample one response per prompt; see :meth:`scaled.policy.Policy.generate`."""
+    def _generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int,
+                  generator: torch.Generator | None, greedy: bool) -> "Generation":
+        """Decode token by token with the policy's model (:meth:`scaled.sampling.Sampler.generate`)."""
         from scaled.policy import Generation, _positions, left_pad
 
         pol = self.policy
         model = pol.model
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         was_training = model.training
         model.eval()
         device = pol.device

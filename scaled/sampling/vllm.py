@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
+from scaled.sampling import Sampler
 from scaled.sampling.weights import base_model, export_weights, write_safetensors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,7 +107,7 @@ def _patch_kernel_override_scan() -> None:
         dispatcher.vars = _safe_vars
 
 
-class VLLMSampler:
+class VLLMSampler(Sampler):
     """Sample with a colocated vLLM engine; keep its weights equal to the policy's.
 
     Args:
@@ -284,23 +285,15 @@ class VLLMSampler:
             shutil.rmtree(self.model_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ sampling
-    def generate(
-        self,
-        prompts: Sequence[Sequence[int]],
-        *,
-        max_new_tokens: int,
-        generator: torch.Generator | None = None,
-        greedy: bool = False,
-    ) -> "Generation":
-        """Sample one response per prompt with the engine; see :meth:`scaled.policy.Policy.generate`."""
+    def _generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int,
+                  generator: torch.Generator | None, greedy: bool) -> "Generation":
+        """Sample with the engine (:meth:`scaled.sampling.Sampler.generate`)."""
         from vllm import SamplingParams
 
         from scaled.policy import Generation
 
         if self.llm is None:
             raise RuntimeError("this vLLM sampler was closed")
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if len(prompts) == 0 or any(len(p) == 0 for p in prompts):
             raise ValueError("prompts must be a non-empty list of non-empty token id lists")
         if self._asleep:
@@ -338,7 +331,7 @@ class VLLMSampler:
     @torch.no_grad()
     def _teacher_forced_entropies(self, prompts: Sequence[Sequence[int]], responses: list[list[int]]) -> list[torch.Tensor]:
         """Entropies of the policy at each response token: one no-grad teacher-forced pass per batch."""
-        from scaled.policy import left_pad
+        from scaled.policy import prompt_response_rows
 
         pol = self.policy
         out: list[torch.Tensor] = []
@@ -347,16 +340,8 @@ class VLLMSampler:
         try:
             for lo in range(0, len(prompts), self.entropy_batch_size):
                 ps, rs = prompts[lo : lo + self.entropy_batch_size], responses[lo : lo + self.entropy_batch_size]
-                p_ids, p_mask = left_pad(ps, pol.pad_id)
-                width = max(1, max(len(r) for r in rs))
-                r_ids = torch.full((len(rs), width), pol.pad_id, dtype=torch.long)
-                r_mask = torch.zeros((len(rs), width), dtype=torch.long)
-                for i, r in enumerate(rs):
-                    r_ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-                    r_mask[i, : len(r)] = 1
-                ids = torch.cat([p_ids, r_ids], 1).to(pol.device)
-                mask = torch.cat([p_mask, r_mask], 1).to(pol.device)
-                _, ent = pol.token_logprobs(ids, mask, start=p_ids.shape[1], with_entropy=True)
+                ids, mask, start, _ = prompt_response_rows(ps, rs, pol.pad_id, pol.device)
+                _, ent = pol.token_logprobs(ids, mask, start=start, with_entropy=True)
                 ent = ent.float().cpu()
                 out.extend(ent[i, : len(r)].clone() for i, r in enumerate(rs))
         finally:

@@ -116,3 +116,18 @@ def record(step) -> dict:
     fields = dataclasses.asdict(step)
     fields.pop("logprobs"), fields.pop("entropies")
     return fields
+
+
+def play_standalone(name: str, tokenizer, script: dict[int, tuple[str, list[str]]], agent) -> list:
+    """The scripted episodes of ``script`` played by ``scaled.rollout.collect_rollouts`` (one env per seed, in
+    sorted seed order, each its own group) with the agent config ``agent``; returns the episodes."""
+    from scaled.rollout import RolloutConfig, collect_rollouts
+
+    seeds = sorted(script)
+    envs = [make_env(name) for _ in seeds]
+    try:
+        return collect_rollouts(ScriptedPolicy(tokenizer, ScriptedAnswers(script)), envs, seeds=seeds,
+                                groups=list(range(len(seeds))), agent=agent, config=RolloutConfig(max_new_tokens=512))
+    finally:
+        for env in envs:
+            env.close()

@@ -53,33 +53,43 @@ def test_alfworld_unreadable_trial_file(alf_data, tmp_path, content, message):
         make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
 
 
-@needs_alfworld
-def test_alfworld_unreadable_game_file(alf_data, tmp_path):
+@pytest.fixture()
+def alf_built(alf_data, tmp_path):
+    """The copied trial, plus the path of the game file ``make_env`` built (and cached) from it."""
     data, trial = alf_data
     env = make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
     built = env.game_files[0]
     env.close()
-    # the official layout ships game.tw-pddl: a truncated one, then one without its grammar
-    text = open(built).read()
-    (trial / "game.tw-pddl").write_text(text[: len(text) // 2])
-    with pytest.raises(ValueError, match=r"game\.tw-pddl: the game file .* is not valid JSON"):
-        make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
+    return data, trial, built
+
+
+def _cut(text):
+    return text[: len(text) // 2].encode()
+
+
+def _without_grammar(text):
     game = json.loads(text)
     del game["grammar"]
-    (trial / "game.tw-pddl").write_text(json.dumps(game))
-    with pytest.raises(ValueError, match=r"game\.tw-pddl: field 'grammar' is missing"):
-        make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
-    (trial / "game.tw-pddl").write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(ValueError, match=r"game\.tw-pddl: the game file .* is not UTF-8"):
+    return json.dumps(game).encode()
+
+
+@needs_alfworld
+@pytest.mark.parametrize("damage, message", [
+    (_cut, r"game\.tw-pddl: the game file .* is not valid JSON"),
+    (_without_grammar, r"game\.tw-pddl: field 'grammar' is missing"),
+    (lambda text: b"\xff\xfe\x00", r"game\.tw-pddl: the game file .* is not UTF-8"),
+], ids=["truncated", "no_grammar", "not_utf8"])
+def test_alfworld_unreadable_game_file(alf_built, tmp_path, damage, message):
+    # the official layout ships game.tw-pddl: a damaged one is user data, so it is an error
+    data, trial, built = alf_built
+    (trial / "game.tw-pddl").write_bytes(damage(open(built).read()))
+    with pytest.raises(ValueError, match=message):
         make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
 
 
 @needs_alfworld
-def test_alfworld_damaged_cached_game_is_rebuilt(alf_data, tmp_path):
-    data, trial = alf_data
-    env = make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
-    built = env.game_files[0]
-    env.close()
+def test_alfworld_damaged_cached_game_is_rebuilt(alf_built, tmp_path):
+    data, _, built = alf_built
     open(built, "w").write("{")  # a cached build (not user data) that was cut: rebuilt silently
     env = make_env("alfworld", data_path=data, game_dir=tmp_path / "games")
     assert env.game_files == [built] and json.loads(open(built).read())["solvable"] is True
@@ -121,10 +131,14 @@ def test_textworld_plays_a_folder_of_games(tw_game, tmp_path):
     game = _copy_game(tw_game, tmp_path / "games")
     env = make_env("textworld", data_path=tmp_path / "games")
     assert env.game_files == [str(game)]
+    with pytest.raises(RuntimeError, match=r"TextWorldEnv\.step called before reset"):
+        env.step("look")
     obs, info = env.reset(seed=0)
     for action in info["walkthrough"]:
         obs, reward, terminated, truncated, info = env.step(action)
     assert terminated and info["won"]
+    with pytest.raises(RuntimeError, match=r"TextWorldEnv\.step called after the episode ended; call reset"):
+        env.step("look")
     env.close()
     with pytest.warns(DeprecationWarning, match="data_dir is deprecated"):
         make_env("textworld", data_dir=game).close()
@@ -132,21 +146,16 @@ def test_textworld_plays_a_folder_of_games(tw_game, tmp_path):
 
 @needs_textworld
 @pytest.mark.parametrize("damage, message", [
-    ("garbage", r"\.z8: not a compiled TextWorld game \(bad story-file header"),
-    ("empty", r"\.z8: the TextWorld game file is empty"),
-    ("no_json", r"\.z8: its metadata file .*\.json .* is missing"),
-    ("bad_json", r"\.json: the game's metadata is not valid JSON"),
-])
+    (lambda game: game.write_bytes(b"\x00not a story file" * 10),
+     r"\.z8: not a compiled TextWorld game \(bad story-file header"),
+    (lambda game: game.write_bytes(b""), r"\.z8: the TextWorld game file is empty"),
+    (lambda game: game.with_suffix(".json").unlink(), r"\.z8: its metadata file .*\.json .* is missing"),
+    (lambda game: game.with_suffix(".json").write_text('{"metadata": {"walkth'),
+     r"\.json: the game's metadata is not valid JSON"),
+], ids=["garbage", "empty", "no_json", "bad_json"])
 def test_textworld_damaged_game_file_at_construction(tw_game, tmp_path, damage, message):
     game = _copy_game(tw_game, tmp_path / "games")
-    if damage == "garbage":
-        game.write_bytes(b"\x00not a story file" * 10)
-    elif damage == "empty":
-        game.write_bytes(b"")
-    elif damage == "no_json":
-        game.with_suffix(".json").unlink()
-    else:
-        game.with_suffix(".json").write_text('{"metadata": {"walkth')
+    damage(game)
     with pytest.raises(ValueError, match=message):
         make_env("textworld", data_path=tmp_path / "games")
     with pytest.raises(ValueError, match=message):

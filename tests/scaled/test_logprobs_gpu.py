@@ -75,17 +75,23 @@ def test_chunked_path_peak_memory_at_qwen_vocabulary():
     assert chunked <= short + 64 * 2**20  # independent of the number of tokens (up to the small [N] vectors)
 
 
-def test_hf_sampler_does_not_sync_per_token():
+def _tiny_cuda_model():
+    """(tokenizer, random-init 2-layer Qwen2 on CUDA) with the tiny tokenizer's vocabulary."""
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from scaled.policy import Policy
     from scaled.tiny import build_tiny_tokenizer
 
     tok = build_tiny_tokenizer()
     cfg = Qwen2Config(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
                       num_attention_heads=2, num_key_value_heads=1, eos_token_id=tok.eos_token_id,
                       pad_token_id=tok.pad_token_id)
-    model = AutoModelForCausalLM.from_config(cfg).cuda()
+    return tok, AutoModelForCausalLM.from_config(cfg).cuda()
+
+
+def test_hf_sampler_does_not_sync_per_token():
+    from scaled.policy import Policy
+
+    tok, model = _tiny_cuda_model()
     pol = Policy(model, tok, reference="none", sampler_options={"finish_check_every": 16})
     prompts = [[1, 2, 3, 4], [5, 6, 7]]
     pol.generate(prompts, max_new_tokens=4)  # warm-up
@@ -104,16 +110,9 @@ def test_hf_sampler_does_not_sync_per_token():
 
 
 def test_policy_token_logprobs_bf16_chunked_matches_plain():
-    from transformers import AutoModelForCausalLM, Qwen2Config
-
     from scaled.policy import Policy
-    from scaled.tiny import build_tiny_tokenizer
 
-    tok = build_tiny_tokenizer()
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=1, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
-    model = AutoModelForCausalLM.from_config(cfg).cuda()
+    tok, model = _tiny_cuda_model()
     pol = Policy(model, tok, reference="none", bf16=True)
     ids = torch.randint(0, len(tok), (3, 40), device="cuda")
     mask = torch.ones_like(ids)

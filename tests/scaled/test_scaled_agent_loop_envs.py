@@ -48,11 +48,7 @@ def _runner(tokenizer, answer):
 def test_standalone_rollout_and_agent_loop_runner_give_identical_episodes(tokenizer, name):
     script = S.scripts(name)
     seeds = sorted(script)
-    envs = [S.make_env(name) for _ in seeds]
-    standalone = collect_rollouts(S.ScriptedPolicy(tokenizer, S.ScriptedAnswers(script)), envs, seeds=seeds,
-                                  groups=[0, 1], agent=CONFIG, config=RolloutConfig(max_new_tokens=512))
-    for env in envs:
-        env.close()
+    standalone = S.play_standalone(name, tokenizer, script, CONFIG)
 
     # the agent loop's runner: both episodes concurrently, environments borrowed from a pool
     pool = EnvPool()

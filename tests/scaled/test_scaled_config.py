@@ -80,19 +80,23 @@ def test_defaults_compose_in_order_and_self_comes_last(tmp_path):
     assert load_config(tmp_path / "first.yaml").env.n_tasks == 16  # _self_ first: base overrides it
 
 
-def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown config key 'algorithm\.not_a_key'"):
-        load_config(SMOKE, ["algorithm.not_a_key=1"])
-    with pytest.raises(ValueError, match=r"algorithm\.empg.*variant"):
-        load_config(SMOKE, ["algorithm.empg.variant=sometimes"])
-    with pytest.raises(ValueError, match=r"algorithm\.empg is a section"):
-        load_config(SMOKE, ["algorithm.empg=full"])
-    with pytest.raises(ValueError, match="layout"):
-        load_config(SMOKE, ["agent.layout=diagonal"])
-    with pytest.raises(ValueError, match=r"optim\.lr"):
-        load_config(SMOKE, ["optim.lr=abc"])
-    with pytest.raises(ValueError, match="key=value"):
-        load_config(SMOKE, ["optim.lr"])
+@pytest.mark.parametrize("override, message", [
+    ("algorithm.not_a_key=1", r"unknown config key 'algorithm\.not_a_key'"),
+    ("algorithm.empg.variant=sometimes", r"algorithm\.empg.*variant"),
+    ("algorithm.empg=full", r"algorithm\.empg is a section"),
+    ("agent.layout=diagonal", "layout"),
+    ("optim.lr=abc", r"optim\.lr"),
+    ("optim.lr", "key=value"),
+    ("model.backend=sglang", r"model\.backend must be hf or vllm, got 'sglang'"),
+    ("model.logprob_chunk_bytes=0", r"model\.logprob_chunk_bytes must be an int >= 1"),
+    ("model.sampler_options=[1, 2]", r"model\.sampler_options is a section"),
+])
+def test_config_rejects_unknown_keys_and_bad_overrides(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(SMOKE, [override])
+
+
+def test_config_rejects_bad_files(tmp_path):
     (tmp_path / "typo.yaml").write_text("defaults: [base]\ntrainer: {iteratons: 3}\n")
     with pytest.raises(ValueError, match=r"'trainer\.iteratons' \(from .*typo\.yaml\)"):
         load_config(tmp_path / "typo.yaml")

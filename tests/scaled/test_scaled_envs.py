@@ -132,10 +132,14 @@ def test_alfworld_closed_drawer_must_be_opened(alf):
 def test_alfworld_truncates_at_max_steps(tmp_path):
     env = AlfWorldEnv(task_types=["look_at_obj_in_light"], max_steps=2, game_dir=tmp_path)
     assert env.num_games == 1 and env.task_types_of_games == ["look_at_obj_in_light"]
+    with pytest.raises(RuntimeError, match=r"AlfWorldEnv\.step called before reset"):
+        env.step("look")
     env.reset()
     assert env.step("look")[3] is False
     _, _, terminated, truncated, _ = env.step("look")
     assert (terminated, truncated) == (False, True)
+    with pytest.raises(RuntimeError, match=r"AlfWorldEnv\.step called after the episode ended; call reset"):
+        env.step("look")
     env.close()
 
 
@@ -343,10 +347,14 @@ def test_webshop_drops_hits_outside_the_catalogue():
 
 def test_webshop_truncates_at_max_steps():
     env = WebShopEnv(max_steps=2)
+    with pytest.raises(RuntimeError, match=r"WebShopEnv\.step called before reset"):
+        env.step("click[nothing]")
     env.reset(seed=0)
     assert env.step("click[nothing]")[3] is False
     _, _, terminated, truncated, _ = env.step("click[nothing]")
     assert (terminated, truncated) == (False, True)
+    with pytest.raises(RuntimeError, match=r"WebShopEnv\.step called after the episode ended; call reset"):
+        env.step("click[nothing]")
 
 
 def test_webshop_reads_release_format_variants(tmp_path):

@@ -10,10 +10,9 @@ import dataclasses
 import re
 
 import pytest
-import torch
 
+from agent_scripts import ScriptedPolicy
 from scaled.agent import AgentConfig, Episode, chat_prompt_ids
-from scaled.policy import Generation
 from scaled.rollout import RolloutConfig, collect_rollouts
 from scaled.tiny import build_tiny_tokenizer
 from scaled.verl.agent_loop import agent_config_from_extra, run_episode
@@ -70,25 +69,6 @@ def _answer_from(scripts):
         return queues[task].pop(0)
 
     return answer
-
-
-class ScriptedPolicy:
-    """The LLM replaced by scripted answers (the tokenizer is real): what collect_rollouts needs of a policy."""
-
-    def __init__(self, tokenizer, answer):
-        self.tokenizer, self.answer = tokenizer, answer
-        self.eos_id = tokenizer.eos_token_id
-
-    def generate(self, prompts, *, max_new_tokens, generator=None, greedy=False):
-        gen = Generation()
-        for ids in prompts:
-            text = self.answer(self.tokenizer.decode(ids, skip_special_tokens=True))
-            resp = self.tokenizer.encode(text, add_special_tokens=False) + [self.eos_id]
-            gen.response_ids.append(resp)
-            gen.logprobs.append(torch.zeros(len(resp)))
-            gen.entropies.append(torch.ones(len(resp)))
-            gen.truncated.append(False)
-        return gen
 
 
 def _record(step):

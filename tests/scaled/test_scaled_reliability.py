@@ -31,50 +31,23 @@ from pathlib import Path
 import pytest
 import torch
 
+from crash_injection import DAMAGE_PROBLEM, damage_checkpoint, kill_at_random_times, killer_script
 from empg.io import CheckpointDir, MetricsLog
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "scaled" / "configs" / "smoke_cpu.yaml"
 pytest.importorskip("alfworld")
 
-# Runs the CLI with a crash injected: SIGKILL of the process itself at one point of the file writes.
-_KILLER = r"""
-import os, signal, sys
-from pathlib import Path
-where, iteration = sys.argv[1], int(sys.argv[2])
-name = f"step-{iteration:08d}.pt"
-def die():
-    os.kill(os.getpid(), signal.SIGKILL)
-if where in ("checkpoint_tmp", "optimizer_tmp"):  # the temporary file is complete, the rename has not happened
-    folder = "checkpoints" if where == "checkpoint_tmp" else "optimizer"
-    real_replace = os.replace
-    def replace(src, dst):
-        if Path(dst).name == name and Path(dst).parent.name == folder:
-            die()
-        return real_replace(src, dst)
-    os.replace = replace
-elif where == "checkpoint_cleanup":  # the new checkpoint is in place, the old one not yet deleted
-    real_unlink = Path.unlink
-    def unlink(self, *args, **kwargs):
-        if self.name.startswith("step-") and self.parent.name == "checkpoints" and (self.parent / name).exists():
-            die()
-        return real_unlink(self, *args, **kwargs)
-    Path.unlink = unlink
-elif where == "metrics_row":  # the iteration's row is on disk, its checkpoint is not
-    import empg.io
-    real_write = empg.io.MetricsLog.write
-    def write(self, row):
-        real_write(self, row)
-        if row.get("iteration") == iteration:
-            die()
-    empg.io.MetricsLog.write = write
-elif where == "tick":  # SIGKILL within 50 ms after the iteration-th "tick" (0: never; count them into $EMPG_TICKS)
+# Runs the CLI with a crash injected: SIGKILL of the process itself at one point of the file writes
+# (crash_injection.killer_script), or at a random "tick".
+_KILLER = killer_script("scaled.train", "iteration", r"""
+elif where == "tick":  # SIGKILL within 50 ms after the step-th "tick" (0: never; count them into $EMPG_TICKS)
     import atexit, random, threading, torch, empg.io, scaled.agent.episode
     count = [0]
     def tick():
         count[0] += 1
-        if count[0] == iteration:
-            threading.Timer(random.Random(iteration).uniform(0.0, 0.05), die).start()
+        if count[0] == step:
+            threading.Timer(random.Random(step).uniform(0.0, 0.05), die).start()
     def hook(owner, name):
         real = getattr(owner, name)
         def wrapped(*args, **kwargs):
@@ -88,11 +61,9 @@ elif where == "tick":  # SIGKILL within 50 ms after the iteration-th "tick" (0: 
     hook(torch.optim.AdamW, "step")
     hook(empg.io, "atomic_write_bytes")
     hook(empg.io.MetricsLog, "write")
-    if iteration == 0:
+    if step == 0:
         atexit.register(lambda: open(os.environ["EMPG_TICKS"], "w").write(str(count[0])))
-from scaled.train import main
-sys.exit(main(sys.argv[3:]))
-"""
+""")
 
 # A child whose files may not grow past a limit: writes beyond it fail with EFBIG (SIGXFSZ ignored). With
 # "start" the limit holds from the start; with "checkpoint" it is set when the first checkpoint is written
@@ -276,37 +247,14 @@ def test_sigkill_at_random_wall_clock_times_then_resume(tmp_path, reference):
     assert _cli(shared, *_command(shared, tmp_path / "timing")).returncode == 0
     span = time.perf_counter() - t0
     out = tmp_path / "run"
-    rng = random.Random(4)
-    kills = 0
-    while True:
-        proc = subprocess.Popen([sys.executable, "-m", "scaled.train", *_command(shared, out)], cwd=REPO,
-                                env=_env(shared / "cache"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if kills < 3:
-            try:
-                proc.wait(timeout=rng.uniform(0.25, 0.95) * span)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                proc.communicate()
-                kills += 1
-                continue
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err[-3000:]
-        break
+    kills = kill_at_random_times([sys.executable, "-m", "scaled.train", *_command(shared, out)], cwd=REPO,
+                                 env=_env(shared / "cache"), rng=random.Random(4), span=span, low=0.25, n_kills=3,
+                                 timeout=300)
     assert kills >= 1
     _assert_same_run(out, reference)
 
 
 # --------------------------------------------------------------------------- damaged checkpoints
-def _damage(path: Path, how: str) -> None:
-    if how == "truncated":
-        data = path.read_bytes()
-        path.write_bytes(data[: len(data) // 2])
-    elif how == "empty":
-        path.write_bytes(b"")
-    else:  # foreign: a valid torch file that empg did not write
-        torch.save({"model": torch.zeros(3)}, path)
-
-
 def _small(tmp_path: Path, out: Path, *extra: str):
     from scaled.config import load_config
 
@@ -339,9 +287,8 @@ def test_a_damaged_newest_checkpoint_falls_back_and_the_run_ends_as_an_uninterru
     out = tmp_path / "run"
     shutil.copytree(folder, out)
     newest = out / "checkpoints" / "step-00000003.pt"
-    _damage(newest, how)
-    problem = {"truncated": "truncated or corrupt", "empty": r"empty \(0 bytes\)", "foreign": "not an empg checkpoint"}[how]
-    with pytest.warns(RuntimeWarning, match=f"{newest.name}' (is )?{problem}.*falling back"):
+    damage_checkpoint(newest, how)
+    with pytest.warns(RuntimeWarning, match=f"{newest.name}' (is )?{DAMAGE_PROBLEM[how]}.*falling back"):
         trainer = Trainer(_small(folder.parent, out))
     assert trainer.iteration == 2
     rows = trainer.train()
@@ -360,8 +307,8 @@ def test_every_checkpoint_damaged_is_an_error_naming_each_file(tmp_path, referen
     out = tmp_path / "run"
     shutil.copytree(shared / "uninterrupted", out)
     folder = CheckpointDir(out / "checkpoints")
-    _damage(folder.path(2), "truncated")
-    _damage(folder.path(3), "foreign")
+    damage_checkpoint(folder.path(2), "truncated")
+    damage_checkpoint(folder.path(3), "foreign")
     with pytest.warns(RuntimeWarning), pytest.raises(SystemExit) as exit_:
         main(_command(shared, out))
     err = capsys.readouterr().err

@@ -7,36 +7,22 @@
 """
 
 import pathlib
-import shutil
 
 import pytest
 
+from alfworld_release import LAYOUT, write_release
 from scaled.config import env_kwargs, load_config
 from scaled.envs import make_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SHIPPED = ROOT / "scaled" / "data" / "alfworld"
 SMOKE = ROOT / "scaled" / "configs" / "smoke_cpu.yaml"
 pytest.importorskip("alfworld")
-
-# The 7 shipped games spread over the release's three splits (task types differ per split on purpose).
-LAYOUT = {
-    "train": ["pick_and_place_simple-CellPhone-None-Bed-902", "pick_heat_then_place_in_recep-Potato-None-CounterTop-903",
-              "pick_clean_then_place_in_recep-Mug-None-CoffeeMachine-905", "pick_two_obj_and_place-CreditCard-None-Safe-907"],
-    "valid_seen": ["look_at_obj_in_light-Book-None-DeskLamp-904"],
-    "valid_unseen": ["pick_and_place_simple-KeyChain-None-SideTable-901",
-                     "pick_cool_then_place_in_recep-Apple-None-DiningTable-906"],
-}
 
 
 @pytest.fixture(scope="module")
 def alfworld_data(tmp_path_factory):
     """``<root>/json_2.1.1/<split>/<task>/trial_*`` like ``alfworld-download``; game files built into ``games/``."""
-    root = tmp_path_factory.mktemp("alfworld_data")
-    for split, tasks in LAYOUT.items():
-        for task in tasks:
-            shutil.copytree(SHIPPED / task, root / "json_2.1.1" / split / task)
-    return root
+    return write_release(tmp_path_factory.mktemp("alfworld_data"))
 
 
 def _kw(root, **extra):

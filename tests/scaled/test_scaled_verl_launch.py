@@ -11,11 +11,11 @@ import dataclasses
 import importlib.util
 import json
 import pathlib
-import shutil
 
 import pytest
 from omegaconf import OmegaConf
 
+from alfworld_release import LAYOUT, write_release
 from scaled.config import load_config
 from scaled.verl import launch, make_data
 
@@ -124,24 +124,10 @@ def test_launch_cli_prints_the_command_and_refuses_missing_data(tmp_path, capsys
 
 
 # --------------------------------------------------------------------------- make_data
-SHIPPED = ROOT / "scaled" / "data" / "alfworld"
-LAYOUT = {  # the 7 shipped games over the release's three splits (as tests/scaled/test_scaled_splits.py)
-    "train": ["pick_and_place_simple-CellPhone-None-Bed-902", "pick_heat_then_place_in_recep-Potato-None-CounterTop-903",
-              "pick_clean_then_place_in_recep-Mug-None-CoffeeMachine-905", "pick_two_obj_and_place-CreditCard-None-Safe-907"],
-    "valid_seen": ["look_at_obj_in_light-Book-None-DeskLamp-904"],
-    "valid_unseen": ["pick_and_place_simple-KeyChain-None-SideTable-901",
-                     "pick_cool_then_place_in_recep-Apple-None-DiningTable-906"],
-}
-
-
 @pytest.fixture(scope="module")
 def alfworld_data(tmp_path_factory):
     pytest.importorskip("alfworld")
-    root = tmp_path_factory.mktemp("alfworld_release")
-    for split, tasks in LAYOUT.items():
-        for task in tasks:
-            shutil.copytree(SHIPPED / task, root / "json_2.1.1" / split / task)
-    return root
+    return write_release(tmp_path_factory.mktemp("alfworld_release"))
 
 
 def _sets(root):

@@ -32,19 +32,11 @@ def _prompts(tok, n=6):
 
 def _max_diff(pol, prompts, gen):
     """max |sampler log-prob − teacher-forced log-prob| over every sampled token, and the same for entropies."""
-    from scaled.policy import left_pad
+    from scaled.policy import prompt_response_rows
 
-    width = max(len(q) for q in prompts)
-    # Rows are [left-padded prompt | response | right padding]; the targets start at the first response token.
-    p_ids, p_mask = left_pad(prompts, pol.pad_id)
-    r_width = max(len(r) for r in gen.response_ids)
-    r_ids = torch.full((len(prompts), r_width), pol.pad_id)
-    r_mask = torch.zeros((len(prompts), r_width), dtype=torch.long)
-    for i, r in enumerate(gen.response_ids):
-        r_ids[i, : len(r)], r_mask[i, : len(r)] = torch.tensor(r), 1
+    ids, mask, start, _ = prompt_response_rows(prompts, gen.response_ids, pol.pad_id)
     with torch.no_grad():
-        lp, ent = pol.token_logprobs(torch.cat([p_ids, r_ids], 1), torch.cat([p_mask, r_mask], 1), start=width,
-                                     with_entropy=True)
+        lp, ent = pol.token_logprobs(ids, mask, start=start, with_entropy=True)
     d_lp = max(float((lp[i, : len(r)] - gen.logprobs[i]).abs().max()) for i, r in enumerate(gen.response_ids))
     d_en = max(float((ent[i, : len(r)] - gen.entropies[i]).abs().max()) for i, r in enumerate(gen.response_ids))
     return d_lp, d_en

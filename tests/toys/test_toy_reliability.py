@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from crash_injection import DAMAGE_PROBLEM, damage_checkpoint, kill_at_random_times, killer_script
 from empg.io import CheckpointDir, CheckpointError, MetricsLog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,38 +42,7 @@ RUN = ["--env", "toy_envs/KeyDoor-v0", "--env-kwargs", '{"layout": "small"}', "-
        "--updates", "6", "--checkpoint-every", "1", "--prop1-every", "2", "--progress", "false", "--plot", "false"]
 
 # Runs the CLI with a crash injected: SIGKILL of the process itself at one point of the file writes.
-_KILLER = r"""
-import os, signal, sys
-from pathlib import Path
-where, update = sys.argv[1], int(sys.argv[2])
-name = f"step-{update:08d}.pt"
-def die():
-    os.kill(os.getpid(), signal.SIGKILL)
-if where == "checkpoint_tmp":  # the temporary file is complete, the rename has not happened
-    real_replace = os.replace
-    def replace(src, dst):
-        if Path(dst).name == name:
-            die()
-        return real_replace(src, dst)
-    os.replace = replace
-elif where == "checkpoint_cleanup":  # the new checkpoint is in place, the old one not yet deleted
-    real_unlink = Path.unlink
-    def unlink(self, *args, **kwargs):
-        if self.name.startswith("step-") and (self.parent / name).exists():
-            die()
-        return real_unlink(self, *args, **kwargs)
-    Path.unlink = unlink
-elif where == "metrics_row":  # the update's row is on disk, its checkpoint is not
-    import empg.io
-    real_write = empg.io.MetricsLog.write
-    def write(self, row):
-        real_write(self, row)
-        if row.get("update") == update:
-            die()
-    empg.io.MetricsLog.write = write
-from toy_envs.train import main
-sys.exit(main(sys.argv[3:]))
-"""
+_KILLER = killer_script("toy_envs.train", "update")
 
 
 def _env() -> dict:
@@ -154,27 +124,15 @@ def _kill_at_random_moments(command: list[str], seed: int, n_kills: int) -> int:
     """
     rng = random.Random(seed)
     span = _SECONDS["reference"]
-    kills = 0
     while True:
-        proc = subprocess.Popen([sys.executable, "-m", "toy_envs.train", *command], cwd=REPO, env=_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if kills < n_kills:
-            try:
-                proc.wait(timeout=rng.uniform(0.2, 0.95) * span)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                kills += 1
-                continue
-        _, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err
-        if kills == 0:
-            # Finished before the first kill: this run was faster than the reference (a quieter
-            # machine). Start over from an empty folder with a shorter span, so a kill lands.
-            shutil.rmtree(command[command.index("--out") + 1])
-            span /= 2
-            continue
-        return kills
+        kills = kill_at_random_times([sys.executable, "-m", "toy_envs.train", *command], cwd=REPO, env=_env(),
+                                     rng=rng, span=span, low=0.2, n_kills=n_kills, timeout=180)
+        if kills:
+            return kills
+        # Finished before the first kill: this run was faster than the reference (a quieter
+        # machine). Start over from an empty folder with a shorter span, so a kill lands.
+        shutil.rmtree(command[command.index("--out") + 1])
+        span /= 2
 
 
 def test_sigkill_at_random_moments_then_resume(tmp_path, reference):
@@ -195,19 +153,8 @@ def test_sigkill_many_times_then_resume(tmp_path, reference, seed):
 # --------------------------------------------------------------------------- damaged checkpoints
 
 
-def _damage(path: Path, how: str) -> None:
-    if how == "truncated":
-        data = path.read_bytes()
-        path.write_bytes(data[: len(data) // 2])
-    elif how == "empty":
-        path.write_bytes(b"")
-    else:  # foreign: a valid torch file that empg did not write
-        torch.save({"model": torch.zeros(3)}, path)
-
-
-@pytest.mark.parametrize("how, problem", [("truncated", "truncated or corrupt"), ("empty", "empty"),
-                                          ("foreign", "not an empg checkpoint")])
-def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, how, problem):
+@pytest.mark.parametrize("how", ["truncated", "empty", "foreign"])
+def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, how):
     """Resume skips the damaged newest checkpoint with a warning naming it, continues from the one
     before, keeps the damaged file aside (``.damaged``) and ends exactly where an uninterrupted run ends."""
     from toy_envs.train import ToyTrainConfig, train
@@ -220,8 +167,8 @@ def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, how,
     full = train(ToyTrainConfig(updates=5, **cfg), make_env)
     train(ToyTrainConfig(updates=3, out=str(tmp_path), **cfg), make_env)
     newest = CheckpointDir(tmp_path / "checkpoints").path(3)
-    _damage(newest, how)
-    with pytest.warns(RuntimeWarning, match=problem) as caught:
+    damage_checkpoint(newest, how)
+    with pytest.warns(RuntimeWarning, match=DAMAGE_PROBLEM[how]) as caught:
         resumed = train(ToyTrainConfig(updates=5, out=str(tmp_path), resume=True, **cfg), make_env)
     assert any(str(newest) in str(w.message) for w in caught)  # the warning names the file
     assert _comparable(resumed.history) == _comparable(full.history)
@@ -242,8 +189,8 @@ def test_every_checkpoint_damaged_is_an_error_naming_the_files(tmp_path):
     assert p.returncode == 0, p.stderr
     checkpoints = CheckpointDir(out / "checkpoints")
     assert checkpoints.steps() == [1, 2]
-    _damage(checkpoints.path(2), "truncated")
-    _damage(checkpoints.path(1), "foreign")
+    damage_checkpoint(checkpoints.path(2), "truncated")
+    damage_checkpoint(checkpoints.path(1), "foreign")
     with pytest.raises(CheckpointError), pytest.warns(RuntimeWarning):
         checkpoints.load_latest()
     p = _cli("--out", str(out), "--resume", "--updates", "3")

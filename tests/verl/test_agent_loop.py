@@ -110,7 +110,6 @@ def test_verl_agent_loop_plays_the_standalone_episodes(name):
 
     pytest.importorskip("alfworld")
     from scaled.agent import AgentConfig, chat_prompt_ids
-    from scaled.rollout import RolloutConfig, collect_rollouts
     from scaled.tiny import build_tiny_tokenizer
     from scaled.verl import agent_loop as al
 
@@ -118,11 +117,7 @@ def test_verl_agent_loop_plays_the_standalone_episodes(name):
     config = AgentConfig(max_steps=30)
     script = S.scripts(name)
     seeds = sorted(script)
-    envs = [S.make_env(name) for _ in seeds]
-    standalone = collect_rollouts(S.ScriptedPolicy(tokenizer, S.ScriptedAnswers(script)), envs, seeds=seeds,
-                                  groups=[0, 1], agent=config, config=RolloutConfig(max_new_tokens=512))
-    for env in envs:
-        env.close()
+    standalone = S.play_standalone(name, tokenizer, script, config)
 
     server = ScriptedServer(tokenizer, S.ScriptedAnswers(script))
     rows = [{"env": name, "seed": s, "task_index": None, "env_kwargs": json.dumps(S.ENV_KWARGS[name]),

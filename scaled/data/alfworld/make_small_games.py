@@ -78,42 +78,6 @@ GOALS = {
                         )
                     )
                 )""",
-    "pick_heat_then_place_in_recep": """
-                (exists (?r - receptacle)
-                    (exists (?o - object)
-                        (and
-                            (heatable ?o)
-                            (objectType ?o {obj}Type)
-                            (receptacleType ?r {recep}Type)
-                            (isHot ?o)
-                            (inReceptacle ?o ?r)
-                        )
-                    )
-                )""",
-    "pick_cool_then_place_in_recep": """
-                (exists (?r - receptacle)
-                    (exists (?o - object)
-                        (and
-                            (coolable ?o)
-                            (objectType ?o {obj}Type)
-                            (receptacleType ?r {recep}Type)
-                            (isCool ?o)
-                            (inReceptacle ?o ?r)
-                        )
-                    )
-                )""",
-    "pick_clean_then_place_in_recep": """
-                (exists (?r - receptacle)
-                    (exists (?o - object)
-                        (and
-                            (cleanable ?o)
-                            (objectType ?o {obj}Type)
-                            (receptacleType ?r {recep}Type)
-                            (isClean ?o)
-                            (inReceptacle ?o ?r)
-                        )
-                    )
-                )""",
     "look_at_obj_in_light": """
                 (exists (?ot - object ?r - receptacle ?a - agent ?l - location)
                     (and
@@ -151,96 +115,79 @@ GOALS = {
                 )""",
 }
 
-# The games. ``receptacles`` are types (instances are numbered in order); ``objects`` are
-# (type, index into receptacles). ``closed`` says the goal object starts inside a closed receptacle.
+# Heat / cool / clean, then place: one goal shape, the transformation's property and state differ.
+_TRANSFORM_GOAL = """
+                (exists (?r - receptacle)
+                    (exists (?o - object)
+                        (and
+                            ({able} ?o)
+                            (objectType ?o {{obj}}Type)
+                            (receptacleType ?r {{recep}}Type)
+                            ({state} ?o)
+                            (inReceptacle ?o ?r)
+                        )
+                    )
+                )"""
+for _verb, _able, _state in [("heat", "heatable", "isHot"), ("cool", "coolable", "isCool"),
+                             ("clean", "cleanable", "isClean")]:
+    GOALS[f"pick_{_verb}_then_place_in_recep"] = _TRANSFORM_GOAL.format(able=_able, state=_state)
+
+def _game(task_type: str, obj: str, target: str, scene: int, task_desc: str, high_descs: list[str],
+          receptacles: list[str], objects: list[tuple[str, int]]) -> dict:
+    """One game spec. ``target`` is the goal receptacle type, or the lamp type for ``look_at_obj_in_light``;
+    ``receptacles`` are types (instances are numbered in order); ``objects`` are (type, index into
+    receptacles). The folder and trial names follow ALFRED's, numbered by the scene (901, 902, ...)."""
+    toggle = target if task_type == "look_at_obj_in_light" else ""
+    n = scene - 900
+    return dict(folder=f"{task_type}-{obj}-None-{target}-{scene}", trial=f"trial_T20261123_09{n:02d}00_{n:06d}",
+                task_type=task_type, obj=obj, parent="" if toggle else target, toggle=toggle,
+                task_desc=task_desc, high_descs=high_descs, receptacles=receptacles, objects=objects)
+
+
+# The games (902, 903 and 905 start with the goal object inside a closed receptacle).
 GAMES = [
-    dict(
-        folder="pick_and_place_simple-KeyChain-None-SideTable-901",
-        trial="trial_T20261123_090100_000001",
-        task_type="pick_and_place_simple",
-        obj="KeyChain", parent="SideTable", toggle="",
-        task_desc="Put the key chain on the side table.",
-        high_descs=["Go to the arm chair.", "Pick up the key chain.", "Go to the side table.",
-                    "Put the key chain on the side table."],
-        receptacles=["ArmChair", "Bed", "Desk", "Drawer", "SideTable"],
-        objects=[("KeyChain", 0), ("Pillow", 1), ("CellPhone", 1), ("Pen", 2), ("CreditCard", 3),
-                 ("DeskLamp", 4)],
-        closed=False,
-    ),
-    dict(
-        folder="pick_and_place_simple-CellPhone-None-Bed-902",
-        trial="trial_T20261123_090200_000002",
-        task_type="pick_and_place_simple",
-        obj="CellPhone", parent="Bed", toggle="",
-        task_desc="Take the phone out of the drawer and put it on the bed.",
-        high_descs=["Go to the second drawer.", "Open the drawer and take the phone.",
-                    "Go to the bed.", "Put the phone on the bed."],
-        receptacles=["Drawer", "Drawer", "Bed", "Desk", "GarbageCan"],
-        objects=[("Pen", 0), ("CellPhone", 1), ("Pillow", 2), ("Book", 3), ("CD", 4)],
-        closed=True,
-    ),
-    dict(
-        folder="pick_heat_then_place_in_recep-Potato-None-CounterTop-903",
-        trial="trial_T20261123_090300_000003",
-        task_type="pick_heat_then_place_in_recep",
-        obj="Potato", parent="CounterTop", toggle="",
-        task_desc="Heat the potato from the fridge and put it on the counter.",
-        high_descs=["Go to the fridge.", "Open the fridge and take the potato.",
-                    "Go to the microwave.", "Heat the potato in the microwave.",
-                    "Go to the counter.", "Put the potato on the counter."],
-        receptacles=["CounterTop", "Fridge", "Microwave", "Cabinet", "SinkBasin", "StoveBurner"],
-        objects=[("Bread", 0), ("Potato", 1), ("Egg", 1), ("Plate", 3), ("Mug", 4)],
-        closed=True,
-    ),
-    dict(
-        folder="look_at_obj_in_light-Book-None-DeskLamp-904",
-        trial="trial_T20261123_090400_000004",
-        task_type="look_at_obj_in_light",
-        obj="Book", parent="", toggle="DeskLamp",
-        task_desc="Pick up the book and look at it under the lamp.",
-        high_descs=["Go to the bed.", "Pick up the book.", "Go to the side table.",
-                    "Turn on the lamp."],
-        receptacles=["Bed", "SideTable", "Desk", "Drawer"],
-        objects=[("Book", 0), ("Pillow", 0), ("DeskLamp", 1), ("Pencil", 2), ("KeyChain", 3)],
-        closed=False,
-    ),
-    dict(
-        folder="pick_clean_then_place_in_recep-Mug-None-CoffeeMachine-905",
-        trial="trial_T20261123_090500_000005",
-        task_type="pick_clean_then_place_in_recep",
-        obj="Mug", parent="CoffeeMachine", toggle="",
-        task_desc="Rinse the mug and put it in the coffee maker.",
-        high_descs=["Go to the cabinet.", "Open the cabinet and take the mug.", "Go to the sink.",
-                    "Rinse the mug.", "Go to the coffee maker.", "Put the mug in the coffee maker."],
-        receptacles=["Cabinet", "SinkBasin", "CoffeeMachine", "CounterTop"],
-        objects=[("Mug", 0), ("Apple", 3), ("Plate", 3)],
-        closed=True,
-    ),
-    dict(
-        folder="pick_cool_then_place_in_recep-Apple-None-DiningTable-906",
-        trial="trial_T20261123_090600_000006",
-        task_type="pick_cool_then_place_in_recep",
-        obj="Apple", parent="DiningTable", toggle="",
-        task_desc="Chill the apple and put it on the table.",
-        high_descs=["Go to the counter.", "Pick up the apple.", "Go to the fridge.",
-                    "Cool the apple in the fridge.", "Go to the table.", "Put the apple on the table."],
-        receptacles=["CounterTop", "Fridge", "DiningTable", "Microwave"],
-        objects=[("Apple", 0), ("Bread", 0), ("Egg", 1), ("Mug", 2)],
-        closed=False,
-    ),
-    dict(
-        folder="pick_two_obj_and_place-CreditCard-None-Safe-907",
-        trial="trial_T20261123_090700_000007",
-        task_type="pick_two_obj_and_place",
-        obj="CreditCard", parent="Safe", toggle="",
-        task_desc="Put both credit cards in the safe.",
-        high_descs=["Go to the sofa.", "Pick up a credit card.", "Go to the safe.",
-                    "Open the safe and put the card in it.", "Go to the desk.",
-                    "Pick up the other credit card.", "Go to the safe.", "Put the card in the safe."],
-        receptacles=["Sofa", "Desk", "Safe", "ArmChair"],
-        objects=[("CreditCard", 0), ("CreditCard", 1), ("KeyChain", 3), ("Pen", 1), ("Book", 0)],
-        closed=False,
-    ),
+    _game("pick_and_place_simple", "KeyChain", "SideTable", 901,
+          "Put the key chain on the side table.",
+          ["Go to the arm chair.", "Pick up the key chain.", "Go to the side table.",
+           "Put the key chain on the side table."],
+          ["ArmChair", "Bed", "Desk", "Drawer", "SideTable"],
+          [("KeyChain", 0), ("Pillow", 1), ("CellPhone", 1), ("Pen", 2), ("CreditCard", 3), ("DeskLamp", 4)]),
+    _game("pick_and_place_simple", "CellPhone", "Bed", 902,
+          "Take the phone out of the drawer and put it on the bed.",
+          ["Go to the second drawer.", "Open the drawer and take the phone.", "Go to the bed.",
+           "Put the phone on the bed."],
+          ["Drawer", "Drawer", "Bed", "Desk", "GarbageCan"],
+          [("Pen", 0), ("CellPhone", 1), ("Pillow", 2), ("Book", 3), ("CD", 4)]),
+    _game("pick_heat_then_place_in_recep", "Potato", "CounterTop", 903,
+          "Heat the potato from the fridge and put it on the counter.",
+          ["Go to the fridge.", "Open the fridge and take the potato.", "Go to the microwave.",
+           "Heat the potato in the microwave.", "Go to the counter.", "Put the potato on the counter."],
+          ["CounterTop", "Fridge", "Microwave", "Cabinet", "SinkBasin", "StoveBurner"],
+          [("Bread", 0), ("Potato", 1), ("Egg", 1), ("Plate", 3), ("Mug", 4)]),
+    _game("look_at_obj_in_light", "Book", "DeskLamp", 904,
+          "Pick up the book and look at it under the lamp.",
+          ["Go to the bed.", "Pick up the book.", "Go to the side table.", "Turn on the lamp."],
+          ["Bed", "SideTable", "Desk", "Drawer"],
+          [("Book", 0), ("Pillow", 0), ("DeskLamp", 1), ("Pencil", 2), ("KeyChain", 3)]),
+    _game("pick_clean_then_place_in_recep", "Mug", "CoffeeMachine", 905,
+          "Rinse the mug and put it in the coffee maker.",
+          ["Go to the cabinet.", "Open the cabinet and take the mug.", "Go to the sink.", "Rinse the mug.",
+           "Go to the coffee maker.", "Put the mug in the coffee maker."],
+          ["Cabinet", "SinkBasin", "CoffeeMachine", "CounterTop"],
+          [("Mug", 0), ("Apple", 3), ("Plate", 3)]),
+    _game("pick_cool_then_place_in_recep", "Apple", "DiningTable", 906,
+          "Chill the apple and put it on the table.",
+          ["Go to the counter.", "Pick up the apple.", "Go to the fridge.", "Cool the apple in the fridge.",
+           "Go to the table.", "Put the apple on the table."],
+          ["CounterTop", "Fridge", "DiningTable", "Microwave"],
+          [("Apple", 0), ("Bread", 0), ("Egg", 1), ("Mug", 2)]),
+    _game("pick_two_obj_and_place", "CreditCard", "Safe", 907,
+          "Put both credit cards in the safe.",
+          ["Go to the sofa.", "Pick up a credit card.", "Go to the safe.",
+           "Open the safe and put the card in it.", "Go to the desk.", "Pick up the other credit card.",
+           "Go to the safe.", "Put the card in the safe."],
+          ["Sofa", "Desk", "Safe", "ArmChair"],
+          [("CreditCard", 0), ("CreditCard", 1), ("KeyChain", 3), ("Pen", 1), ("Book", 0)]),
 ]
 
 
