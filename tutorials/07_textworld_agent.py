@@ -185,9 +185,9 @@ plt.show()
 # game, with the room description in every observation, 20 steps per episode and 15 updates, with 5
 # seeds from a uniform start and SGD. No difference was significant, and the point estimates were
 # *worse* with the scaling term: AUC 0.59 for DAPO, 0.25 with scaling only, 0.51 with the bonus only
-# and 0.28 for full EMPG, with 95% intervals from ±0.25 to ±0.45. That run used seeds 0–4 only and
-# was not rerun on a fresh block of seeds (it takes about 10 minutes), so it is weak evidence:
-# inconclusive, not a finding that EMPG hurts. A toy this small cannot resolve effects of the size
+# and 0.28 for full EMPG, with 95% intervals from ±0.25 to ±0.45, on seeds 0–4. Rerun on the fresh
+# seeds 5–9 (`--seeds 1 --text-seeds 5,6,7,8,9`), the point estimates were worse again and every
+# paired interval again included 0: inconclusive, not a finding that EMPG hurts. A toy this small cannot resolve effects of the size
 # the paper reports (below), and it does not try to.
 #
 # ### What the paper's ablation measured (a different experiment, not comparable with the table above)
