@@ -15,7 +15,8 @@ A name in ``defaults`` is looked up next to the including file, then in ``scaled
 ``key=value`` overrides (OmegaConf dot-list, values parsed as YAML) are merged last, e.g.
 ``algorithm.empg.variant=scaling optim.lr=1e-5``. Values are type-checked against the dataclasses;
 an unknown key or a bad value is a ``ValueError`` that names it (``algorithm.empg.zeta``). String
-values may interpolate others: ``trainer.out_dir`` defaults to ``runs/${name}``.
+values may interpolate others (``${env.name}``); ``trainer.out_dir`` defaults to
+``runs/<env>_<method>_<model>`` (:func:`run_tag`).
 
 Defaults of the dataclasses are generic; ``scaled/configs/base.yaml`` holds the paper's recipe
 (spec §6, verl-agent), quoted next to each value.
@@ -37,7 +38,7 @@ from scaled.rollout import RolloutConfig
 
 __all__ = ["ModelConfig", "EnvConfig", "AlgorithmConfig", "OptimConfig", "TrainerConfig", "EvalConfig", "Config",
            "CONFIG_DIR", "RESUME_EXEMPT", "compose_config", "load_config", "config_to_dict", "config_to_yaml",
-           "config_diff", "env_kwargs", "make_split_env", "val_task_indices", "MODEL_DTYPES", "recipe_max_steps", "run_tag", "method_tag", "model_tag", "missing_keys", "RECIPE_KEYS"]
+           "config_diff", "env_kwargs", "make_split_env", "val_task_indices", "MODEL_DTYPES", "LORA_DEFAULTS", "lora_settings", "recipe_max_steps", "run_tag", "method_tag", "model_tag", "missing_keys", "RECIPE_KEYS"]
 
 #: Where the shipped configs and their fragments live.
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
@@ -47,6 +48,8 @@ SAVE_OPTIMIZER = ("latest", "all", "none")
 
 #: model.dtype values (``scaled.policy.load_policy``).
 MODEL_DTYPES = ("float32", "bfloat16", "float16")
+# LoRA settings not given in model.lora (the single-machine policy and the verl launch both use these)
+LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
 
 #: eval.split values and the env section field each one reads.
 EVAL_SPLITS = {"test": "test_split", "val": "val_split", "train": "train_split"}
@@ -150,6 +153,17 @@ class ModelConfig:
             raise ValueError(f"model.dtype must be one of {list(MODEL_DTYPES)}, got {self.dtype!r}")
         if not isinstance(self.path, str) or (not self.tiny and not self.path.strip()):
             raise ValueError(f"model.path must be a hub name or a local folder, got {self.path!r}")
+        if self.lora is not None:
+            lora_settings(self.lora)
+
+
+def lora_settings(lora: dict[str, Any]) -> dict[str, Any]:
+    """``model.lora`` over the defaults both trainers use (peft ``LoraConfig`` keywords; r >= 1)."""
+    cfg = {**LORA_DEFAULTS, **dict(lora)}
+    r = cfg["r"]
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise ValueError(f"model.lora.r must be an int >= 1, got {r!r}")
+    return cfg
 
 
 @dataclass

@@ -168,21 +168,21 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, split: str | None = 
         raise ValueError(f"--samples (eval.samples) must be an int >= 1, got {samples!r}")
     device = resolve_device(cfg.trainer.device)
     kwargs = env_kwargs(cfg, split)
-    first = make_split_env(cfg, split)
-    n_split = first.num_tasks
-    if cfg.eval.expected_tasks is not None and n_split != cfg.eval.expected_tasks and cfg.eval.max_tasks is None:
-        warnings.warn(f"the {split} split ({kwargs.get('split', 'all data')}) of {cfg.env.name} has {n_split} tasks, "
-                      f"the paper's has {cfg.eval.expected_tasks} (eval.expected_tasks): a partial download?",
-                      RuntimeWarning)
-    tasks = list(range(n_split if cfg.eval.max_tasks is None else min(n_split, cfg.eval.max_tasks)))
+    if checkpoint is not None:
+        state = load_trained_state(checkpoint)  # before the environments and the model: a bad path fails fast
     no_kl = dataclasses.replace(cfg.algorithm.loss, kl_coef=0.0)  # no reference copy
     cfg = dataclasses.replace(cfg, algorithm=dataclasses.replace(cfg.algorithm, loss=no_kl))
-    if checkpoint is not None:
-        state = load_trained_state(checkpoint)  # before the model: a bad path fails fast
-    envs = [first]
-    policy = build_policy(cfg, device)
+    envs = [make_split_env(cfg, split)]
+    policy = None
     episodes = []
     try:  # the policy's sampler (a vLLM engine) and the environments are closed however this ends
+        n_split = envs[0].num_tasks
+        if cfg.eval.expected_tasks is not None and n_split != cfg.eval.expected_tasks and cfg.eval.max_tasks is None:
+            warnings.warn(f"the {split} split ({kwargs.get('split', 'all data')}) of {cfg.env.name} has {n_split} "
+                          f"tasks, the paper's has {cfg.eval.expected_tasks} (eval.expected_tasks): a partial "
+                          f"download?", RuntimeWarning)
+        tasks = list(range(n_split if cfg.eval.max_tasks is None else min(n_split, cfg.eval.max_tasks)))
+        policy = build_policy(cfg, device)
         if checkpoint is not None:
             load_weights(policy.model, state["model"], f"--checkpoint {checkpoint}")
             policy.sync_sampler_weights()  # the engine was started with the initial weights
@@ -198,7 +198,8 @@ def evaluate(cfg: Config, checkpoint: str | None = None, *, split: str | None = 
             for env in envs:
                 env.close()
         finally:
-            policy.close()
+            if policy is not None:
+                policy.close()
     out = summarize(episodes)
     out.update(split=split, env_split=kwargs.get("split"), num_tasks=len(tasks), split_tasks=n_split, samples=samples,
                temperature=None if cfg.eval.greedy else float(cfg.eval.temperature), greedy=bool(cfg.eval.greedy))

@@ -334,6 +334,7 @@ def load_policy(
     if lora:
         from peft import LoraConfig, get_peft_model
 
-        cfg = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear", **lora}
-        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **cfg))
+        from scaled.config import lora_settings
+
+        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora_settings(lora)))
     return Policy(model, tokenizer, reference=reference, **policy_kwargs)

@@ -127,13 +127,13 @@ def collect_rollouts(
     # Threads only for environments that allow it (WebShop); ALFWorld/TextWorld step one after the other.
     workers = min(config.env_workers, n) if all(getattr(env, "concurrent_steps", False) for env in envs) else 1
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="env") if workers > 1 else None
+    bar = None
     try:
         def start(i: int) -> Episode:
             return Episode.start(envs[i], seed=seeds[i], config=agent, group=int(groups[i]), index=i,
                                  task_index=None if task_indices is None else task_indices[i])
 
         episodes = _map(pool, start, range(n))
-        bar = None
         if progress:
             from tqdm.auto import tqdm
 
@@ -173,9 +173,9 @@ def collect_rollouts(
             _map(pool, advance, range(len(active)))
             if bar is not None:
                 bar.update(1)
+    finally:
         if bar is not None:
             bar.close()
-    finally:
         if pool is not None:
             pool.shutdown(wait=True)
     return episodes

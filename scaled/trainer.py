@@ -241,6 +241,18 @@ class Trainer:
         self.metrics_log = MetricsLog(self.out_dir / METRICS_NAME, step_key="iteration",
                                       tensorboard=self.out_dir / "tb" if cfg.trainer.tensorboard else None)
         self._wandb = None
+        self.envs: list = []
+        self.val_envs: list | None = None
+        self._val_tasks: list[int] | None = None
+        self.policy = None
+        try:  # however start-up fails, what was opened (logs, environments, a vLLM engine) is closed
+            self._start(envs)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, envs: list | None) -> None:
+        cfg = self.cfg
         # Read the checkpoint first: a run that cannot be resumed (damaged files, another config) stops
         # before the model is loaded.
         latest = self.checkpoints.load_latest() if cfg.trainer.resume else None
@@ -256,29 +268,31 @@ class Trainer:
             raise ValueError(f"envs: expected n_tasks * group_size = {n_envs} environments, got {len(envs)}")
         self.envs = envs
         self.policy = build_policy(cfg, self.device)
-        try:
-            self._check_disk_space()
-            self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=cfg.optim.lr,
-                                               betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
-            self.generator = torch.Generator(device=self.device).manual_seed(cfg.trainer.seed)
-            self.val_envs: list | None = None
-            self._val_tasks: list[int] | None = None
-            if latest is not None:
-                self.load_state(latest[1])
-            else:
-                # A fresh start (or resume=false) owns out_dir: drop the checkpoints and metrics of an
-                # earlier run, which would otherwise be resumed from or appended to (iterations 1, 2, 1, 2, …).
-                for folder in (self.checkpoints, self.optimizer_checkpoints):
-                    for step in folder.steps():
-                        folder.path(step).unlink()
-                self.metrics_log.truncate(-1)
-        except BaseException:
-            self.policy.close()  # the vLLM engine (a no-op for hf): nothing else would shut it down
-            raise
+        self._check_disk_space()
+        self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=cfg.optim.lr,
+                                           betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+        self.generator = torch.Generator(device=self.device).manual_seed(cfg.trainer.seed)
+        if latest is not None:
+            self.load_state(latest[1])
+        else:
+            # A fresh start (or resume=false) owns out_dir: drop the checkpoints and metrics of an
+            # earlier run, which would otherwise be resumed from or appended to (iterations 1, 2, 1, 2, …).
+            for folder in (self.checkpoints, self.optimizer_checkpoints):
+                for step in folder.steps():
+                    folder.path(step).unlink()
+            self.metrics_log.truncate(-1)
 
     def make_envs(self, split: str, n: int) -> list:
         """A pool of ``n`` environments on the ``train``, ``val`` or ``test`` split (built once, reused)."""
-        return [make_split_env(self.cfg, split) for _ in range(n)]
+        envs: list = []
+        try:
+            for _ in range(n):
+                envs.append(make_split_env(self.cfg, split))
+        except BaseException:
+            for env in envs:  # a failure part-way closes what was built
+                env.close()
+            raise
+        return envs
 
     def close(self) -> None:
         """Close the loggers, every environment of the pools and the policy's sampler (the vLLM engine)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 import torch
@@ -87,15 +88,18 @@ def kill_at_random_times(argv: list[str], *, cwd: Path, env: dict, rng: random.R
     """
     kills = 0
     while True:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if kills < n_kills:
-            try:
-                proc.wait(timeout=rng.uniform(low, 0.95) * span)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                proc.communicate()
-                kills += 1
-                continue
-        _, err = proc.communicate(timeout=timeout)
-        assert proc.returncode == 0, err[-3000:]
-        return kills
+        # stderr goes to a file, not a pipe: a chatty run must not block on a full pipe while we wait
+        with tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+            if kills < n_kills:
+                try:
+                    proc.wait(timeout=rng.uniform(low, 0.95) * span)
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    kills += 1
+                    continue
+            proc.wait(timeout=timeout)
+            err.seek(0)
+            assert proc.returncode == 0, err.read()[-3000:]
+            return kills

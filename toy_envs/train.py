@@ -57,6 +57,7 @@ import dataclasses
 import importlib
 import inspect
 import io
+import itertools
 import json
 import math
 import sys
@@ -476,8 +477,8 @@ def collect_rollouts(
     if cols["z"]:
         a_all = torch.cat(cols["a"]).long()
         derived = _derived_step_values(cols["z"], cols["a"])
-        traj = torch.as_tensor(sum(cols["traj"], []), dtype=torch.long)
-        step = torch.as_tensor(sum(cols["step"], []), dtype=torch.long)
+        traj = torch.as_tensor(list(itertools.chain.from_iterable(cols["traj"])), dtype=torch.long)
+        step = torch.as_tensor(list(itertools.chain.from_iterable(cols["step"])), dtype=torch.long)
     else:
         a_all, traj, step = torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
         derived = {k: torch.zeros(0) for k in ("logp", "h", "h2", "sn", "esn")}

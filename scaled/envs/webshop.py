@@ -274,8 +274,8 @@ class WebShopEnv(TextEnv):
         if not goals:
             where = "the shipped catalogue" if data_path is None else repr(str(data_path))
             raise ValueError(f"WebShopEnv: no goals in {where} for human_goals={human_goals}, split={split!r}, "
-                             f"goal_range={goal_range} ({n_all} goals in all; the splits need more "
-                             f"than 1500); check items_human_ins.json / "
+                             f"goal_range={goal_range} ({n_all} goals in all; this range needs more than "
+                             f"{goal_range[0] if goal_range else 0}); check items_human_ins.json / "
                              f"items_ins_v2.json")
         self.goals = goals
         if search_engine == "pyserini":

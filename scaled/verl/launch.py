@@ -160,10 +160,12 @@ def verl_overrides(cfg, *, data_dir: str | os.PathLike, gpus: int = 8, nnodes: i
         "trainer.v1.trainer_mode": "empg_sync",
     }
     if m.lora:
-        lora = dict(m.lora)
-        ov["actor_rollout_ref.model.lora_rank"] = int(lora.get("r", 0))
-        ov["actor_rollout_ref.model.lora_alpha"] = int(lora.get("lora_alpha", 16))
-        ov["actor_rollout_ref.model.target_modules"] = lora.get("target_modules", "all-linear")
+        from scaled.config import lora_settings
+
+        lora = lora_settings(m.lora)  # the same defaults as the single-machine policy
+        ov["actor_rollout_ref.model.lora_rank"] = int(lora["r"])
+        ov["actor_rollout_ref.model.lora_alpha"] = int(lora["lora_alpha"])
+        ov["actor_rollout_ref.model.target_modules"] = lora["target_modules"]
     if a.loss.clip_high is not None:  # else the trainer config derives it from algorithm.empg.outcome
         ov["actor_rollout_ref.actor.clip_ratio_high"] = a.loss.clip_high
     return {k: _fmt(v) for k, v in ov.items()}

@@ -55,11 +55,10 @@ def _row(cfg, split_kwargs: dict, *, seed: int | None, task_index: int | None, t
 
 def _open_split(cfg, split: str) -> tuple[dict, int]:
     """``(make_env kwargs, number of tasks)`` of a split; opening the env checks the data (named errors)."""
-    from scaled.config import env_kwargs
-    from scaled.envs import make_env
+    from scaled.config import env_kwargs, make_split_env
 
     kwargs = env_kwargs(cfg, split)
-    env = make_env(cfg.env.name, **kwargs)
+    env = make_split_env(cfg, split)  # a bad keyword or data path is named as its config key
     try:
         n = int(env.num_tasks)
     finally:

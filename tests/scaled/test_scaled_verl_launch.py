@@ -314,3 +314,16 @@ def test_7b_full_fine_tuning_on_verl_is_one_override_away(capsys):
     assert "lora_rank" not in out and "dapo_empg_qwen2.5-7b-instruct/checkpoints" in out
     docs = (ROOT / "docs" / "verl.md").read_text()
     assert "--set model.lora=null --set model.reference=copy" in docs and "r=64" in docs
+
+
+def test_lora_settings_left_out_take_the_same_defaults_in_both_trainers():
+    """model.lora={lora_alpha: 64} is LoRA r=16 on one machine; verl must get the same rank, not a full fine-tune."""
+    from scaled.config import LORA_DEFAULTS
+
+    config = str(CONFIGS / "alfworld_dapo_empg_qwen1.5b.yaml")  # no LoRA in the file
+    cfg = load_config(config, ["model.lora={lora_alpha: 64}"], allow_missing=True)
+    ov = launch.verl_overrides(cfg, data_dir="/data")
+    assert ov["actor_rollout_ref.model.lora_rank"] == str(LORA_DEFAULTS["r"])
+    assert ov["actor_rollout_ref.model.lora_alpha"] == "64"
+    with pytest.raises(ValueError, match=r"model\.lora\.r must be an int >= 1, got 0"):
+        load_config(config, ["model.lora={r: 0}"], allow_missing=True)
