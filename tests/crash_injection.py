@@ -7,6 +7,7 @@ Importable as ``crash_injection`` from any test module: ``tests/conftest.py`` pu
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -79,12 +80,14 @@ def killer_script(main_module: str, step_key: str, more_hooks: str = "") -> str:
             + f"from {main_module} import main\nsys.exit(main(sys.argv[3:]))\n")
 
 
-def kill_at_random_times(argv: list[str], *, cwd: Path, env: dict, rng: random.Random, span: float, low: float,
-                         n_kills: int, timeout: float) -> int:
+def kill_at_random_times(argv: list[str], *, out: Path, cwd: Path, env: dict, rng: random.Random, span: float,
+                         low: float, n_kills: int, timeout: float) -> int:
     """Run ``argv``, SIGKILLed after a delay uniform over ``[low, 0.95] * span`` seconds, ``n_kills`` times, then
-    to the end (asserting it exits 0); returns the kills made.
+    to the end (asserting it exits 0); returns the kills made, at least one.
 
-    A kill may not land (the run finishes first): fewer than ``n_kills`` kills, possibly none.
+    A later kill may not land (a resumed run finishes first). If not even the first lands (this machine
+    ran faster than when ``span`` was timed), the run folder ``out`` is removed and the whole sequence
+    starts over with half the span.
     """
     kills = 0
     while True:
@@ -102,4 +105,7 @@ def kill_at_random_times(argv: list[str], *, cwd: Path, env: dict, rng: random.R
             proc.wait(timeout=timeout)
             err.seek(0)
             assert proc.returncode == 0, err.read()[-3000:]
+        if kills:
             return kills
+        shutil.rmtree(out)  # finished before the first kill: start over, killing sooner
+        span /= 2

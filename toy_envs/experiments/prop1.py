@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import GRID, base_parser, keydoor_factory, meta, report, run_jobs, save_figure, summarize
+from ._common import GRID, base_parser, fmt_ci, keydoor_factory, meta, report, run_jobs, save_figure, summarize
 
 METHODS = ("grpo", "empg")
 
@@ -121,8 +121,8 @@ def table(out: dict[str, Any]) -> str:
         if "score_norm_sq" not in b:
             continue
         s = b["score_norm_sq"]
-        lines.append(f"| {b['h_low']:.2f}–{b['h_high']:.2f} | {b['count']} | {s['mean']:.3f} ± "
-                     f"{(s['ci_high'] - s['ci_low']) / 2:.3f} | {b['one_minus_exp_neg_h2_mean']:.3f} |")
+        lines.append(f"| {b['h_low']:.2f}–{b['h_high']:.2f} | {b['count']} | {fmt_ci(s, 3)} | "
+                     f"{b['one_minus_exp_neg_h2_mean']:.3f} |")
     o = out["overall"]
     lines.append(f"\nall steps: sampled {o['score_norm_sq_mean']:.4f} vs 1 − exp(−H₂) {o['one_minus_exp_neg_h2_mean']:.4f}; "
                  f"largest bin gap {o['max_abs_bin_gap']:.3f}; {o['bins_within_ci']}/{o['bins_with_data']} bins "
